@@ -1,0 +1,3 @@
+"""NAC: Neural Architecture Construction with EnvelopeNets (library, no KFP/gRPC imports)."""
+
+__version__ = "0.1.0"
