@@ -44,5 +44,25 @@ proto: setup
 compile: setup
 	$(PY) -m pipelines compile
 
+# Container images (needs Docker; cannot run on the CI machines). Tags are the package version
+# from pyproject.toml, never :latest. `make images` builds and pushes both; `make images PUSH=0`
+# only builds (scripts/e2e-kind.sh then `kind load`s them). REGISTRY=my.registry/team to publish
+# elsewhere (then point manifests/ at it: docs/deploy.md).
+REGISTRY ?= ghcr.io/kubeflow-nac
+PUSH     ?= 1
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+SUGGESTION_IMAGE := $(REGISTRY)/katib-suggestion:$(VERSION)
+TRAINER_IMAGE    := $(REGISTRY)/automl-trainer:$(VERSION)
+
+images:
+	docker build -f images/suggestion/Dockerfile -t $(SUGGESTION_IMAGE) .
+	docker build -f images/trainer/Dockerfile -t $(TRAINER_IMAGE) .
+	@if [ "$(PUSH)" = "1" ]; then docker push $(SUGGESTION_IMAGE) && docker push $(TRAINER_IMAGE); fi
+
+# Render every kustomization (needs kubectl >= 1.27 or kustomize >= 5).
+kustomize:
+	@for k in manifests/base manifests/examples manifests/overlays/kubeflow manifests/overlays/kind; do \
+		echo "# ---- $$k"; kubectl kustomize $$k || exit 1; done
+
 clean:
 	rm -rf $(VENV) local_outputs .pytest_cache

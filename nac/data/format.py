@@ -103,9 +103,11 @@ def content_sha256(x: np.ndarray, y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-@dataclass
+@dataclass(eq=False)
 class Dataset:
     """Arrays plus what a later step needs to use them the same way.
+
+    Compared by identity (arrays have no single truth value); compare `sha256` for content.
 
     `x` holds raw values (never normalised in storage); `normalized_x()` applies the stored
     per-channel normalisation so training, evaluation and serving share one transform.
@@ -246,7 +248,7 @@ def write_dataset(ds: Dataset, path: str | os.PathLike[str]) -> None:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0o700 would hide the artifact from other readers
         if target.is_dir() and not target.is_symlink():
             # os.replace onto a non-empty directory fails; move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",

@@ -1,0 +1,200 @@
+"""Katib Experiment documents for the search (`nac`) and tuning (`warm-start`) steps.
+
+One document serves both backends: `katib.local` runs it on this machine, the Kubernetes
+backend creates it in a cluster. Trials run the trial CLI (`python -u -m katib.trial`,
+docs/contracts.md §3) in a batch/v1 Job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+#: Objective metric the trial CLI prints (validation accuracy, 0..1).
+OBJECTIVE_METRIC = "accuracy"
+#: Additional metric carrying NAC branch statistics (contracts.md §4).
+NAC_STATS_METRIC = "nac-stats"
+#: StdOut filter: numeric metrics plus the nac-stats JSON (contracts.md §4).
+METRICS_FORMATS = [
+    r"([\w-]+)=([+-]?\d+(?:\.\d+)?(?:[Ee][+-]?\d+)?)",
+    r"(nac-stats)=(\{\S+\})",
+]
+#: Name of the trial container (Katib's primaryContainerName).
+TRIAL_CONTAINER = "training-container"
+#: Tunable hyperparameter -> trial CLI flag.
+TRIAL_FLAGS = {
+    "lr": "--lr",
+    "momentum": "--momentum",
+    "weight_decay": "--weight-decay",
+    "batch_size": "--batch-size",
+    "dropout": "--dropout",
+    "epochs": "--epochs",
+}
+#: The default search space: what matters most for SGD on small images.
+DEFAULT_SEARCH_SPACE: list[dict[str, Any]] = [
+    {"name": "lr", "parameterType": "double",
+     "feasibleSpace": {"min": "0.02", "max": "0.3", "distribution": "logUniform"}},
+    {"name": "weight_decay", "parameterType": "double",
+     "feasibleSpace": {"min": "0.00001", "max": "0.001", "distribution": "logUniform"}},
+    {"name": "batch_size", "parameterType": "categorical",
+     "feasibleSpace": {"list": ["32", "64", "128"]}},
+]
+
+
+def derive_name(prefix: str, *parts: Any) -> str:
+    """A stable Katib-valid name (<= 40 chars) from the inputs: a retried step re-attaches."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{prefix}-{digest[:12]}"
+
+
+def parse_search_space(text: str) -> list[dict[str, Any]]:
+    """The tuning search space: a JSON list of Katib parameter specs (empty = the default)."""
+    if not text or not text.strip():
+        return [dict(p) for p in DEFAULT_SEARCH_SPACE]
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"search_space is not valid JSON ({e}); give a list like "
+                         f"{json.dumps(DEFAULT_SEARCH_SPACE[:1])}") from None
+    if isinstance(doc, dict):  # {"lr": {...}} shorthand: name -> spec without the name.
+        doc = [{"name": k, **v} for k, v in doc.items()]
+    if not isinstance(doc, list) or not doc:
+        raise ValueError("search_space must be a non-empty JSON list of Katib parameter specs")
+    for i, p in enumerate(doc):
+        if not isinstance(p, dict) or "name" not in p or "parameterType" not in p \
+                or "feasibleSpace" not in p:
+            raise ValueError(f"search_space[{i}] must have name, parameterType and "
+                             f"feasibleSpace, got {p!r}")
+        if p["name"] not in TRIAL_FLAGS:
+            raise ValueError(f"search_space[{i}].name {p['name']!r} is not a trial "
+                             f"hyperparameter; use one of {', '.join(TRIAL_FLAGS)}")
+    return doc
+
+
+def _job(image: str, command: list[str], *, gpus: int = 0,
+         env: dict[str, str] | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": TRIAL_CONTAINER, "image": image, "command": command}
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": gpus}}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "spec": {"backoffLimit": 0,
+                     "template": {"metadata": {"annotations": {
+                         "sidecar.istio.io/inject": "false"}},
+                         "spec": {"restartPolicy": "Never", "containers": [container]}}}}
+
+
+def _base(name: str, namespace: str, *, algorithm: str, settings: dict[str, Any],
+          max_trials: int, parallel: int, trial_parameters: list[dict[str, str]],
+          job: dict[str, Any]) -> dict[str, Any]:
+    if not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", name) or len(name) > 40:
+        raise ValueError(f"experiment_name {name!r}: use at most 40 lowercase letters, digits "
+                         "and '-', starting with a letter")
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": metadata,
+        "spec": {
+            "objective": {"type": "maximize", "objectiveMetricName": OBJECTIVE_METRIC},
+            "algorithm": {"algorithmName": algorithm,
+                          "algorithmSettings": [{"name": str(k), "value": _setting(v)}
+                                                for k, v in settings.items()]},
+            "maxTrialCount": max_trials,
+            "parallelTrialCount": max(1, min(parallel, max_trials)),
+            "maxFailedTrialCount": max_trials,
+            "metricsCollectorSpec": {"collector": {"kind": "StdOut"}},
+            "trialTemplate": {"primaryContainerName": TRIAL_CONTAINER, "retain": False,
+                              "trialParameters": trial_parameters, "trialSpec": job},
+        },
+    }
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return ",".join(_setting(v) for v in value)
+    return str(value)
+
+
+def hpo_experiment(*, name: str, namespace: str = "", image: str, python: str = "python",
+                   data: str, val_data: str = "", architecture_b64: str, epochs: int,
+                   search_space: list[dict[str, Any]], max_trials: int, parallel: int,
+                   algorithm: str, settings: dict[str, Any], seed: int,
+                   gpus: int = 0) -> dict[str, Any]:
+    """A hyperparameter Experiment tuning `search_space` for a fixed architecture."""
+    command = [python, "-u", "-m", "katib.trial", "--data", data]
+    if val_data:
+        command += ["--val-data", val_data]
+    command += ["--architecture", architecture_b64, "--seed", str(seed)]
+    names = [p["name"] for p in search_space]
+    if "epochs" not in names:
+        command += ["--epochs", str(epochs)]
+    for p in names:
+        command += [TRIAL_FLAGS[p], f"${{trialParameters.{p}}}"]
+    body = _base(name, namespace, algorithm=algorithm, settings=settings,
+                 max_trials=max_trials, parallel=parallel,
+                 trial_parameters=[{"name": p, "reference": p} for p in names],
+                 job=_job(image, command, gpus=gpus))
+    body["spec"]["parameters"] = search_space
+    return body
+
+
+def nas_operations(ops: list[str]) -> list[dict[str, Any]]:
+    """Branch ops (`3x3`, `5x5sep`, ...) as Katib ENAS-style operations the `nac` algorithm
+    reads: `convolution` / `separable_convolution`, each with a `filter_size` list."""
+    sizes: dict[str, list[str]] = {"convolution": [], "separable_convolution": []}
+    for op in ops:
+        m = re.fullmatch(r"(\d)x\1(sep)?", op)
+        if m is None:
+            raise ValueError(f"op {op!r} is not a branch op like 3x3 or 5x5sep")
+        sizes["separable_convolution" if m.group(2) else "convolution"].append(m.group(1))
+    return [{"operationType": kind, "parameters": [
+        {"name": "filter_size", "parameterType": "categorical",
+         "feasibleSpace": {"list": values}}]} for kind, values in sizes.items() if values]
+
+
+def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = "python",
+                   data: str, input_shape: list[int], num_classes: int, stages: int,
+                   ops: list[str], settings: dict[str, Any], iterations: int,
+                   replicas: int = 1, epochs: int | None = None,
+                   gpus: int = 0) -> dict[str, Any]:
+    """A NAS Experiment with algorithm `nac`.
+
+    Iterations 0..`iterations` each train `replicas` trials; the trials of the highest
+    iteration train the constructed network, so maxTrialCount is (iterations + 1) * replicas.
+    """
+    command = [python, "-u", "-m", "katib.trial", "--data", data,
+               "--architecture", "${trialParameters.architecture}",
+               "--seed", "${trialParameters.seed}", "--stats"]
+    if epochs is not None:
+        command += ["--epochs", str(epochs)]
+    trials = (iterations + 1) * replicas
+    settings = {**settings, "iterations": iterations}
+    body = _base(name, namespace, algorithm="nac", settings=settings, max_trials=trials,
+                 parallel=replicas,
+                 trial_parameters=[{"name": "architecture", "reference": "architecture"},
+                                   {"name": "iteration", "reference": "iteration"},
+                                   {"name": "seed", "reference": "seed"}],
+                 # Katib's webhook wants every declared trial parameter used; the trial CLI has
+                 # no --iteration, so the iteration travels as an environment variable.
+                 job=_job(image, command, gpus=gpus,
+                          env={"NAC_ITERATION": "${trialParameters.iteration}"}))
+    spec = body["spec"]
+    spec["objective"]["additionalMetricNames"] = [NAC_STATS_METRIC]
+    spec["objective"]["metricStrategies"] = [{"name": OBJECTIVE_METRIC, "value": "latest"},
+                                             {"name": NAC_STATS_METRIC, "value": "latest"}]
+    spec["metricsCollectorSpec"]["source"] = {"filter": {"metricsFormat": METRICS_FORMATS}}
+    c, h, w = input_shape
+    spec["nasConfig"] = {
+        "graphConfig": {"numLayers": stages, "inputSizes": [h, w, c],
+                        "outputSizes": [num_classes]},
+        "operations": nas_operations(ops),
+    }
+    return body

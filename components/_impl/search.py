@@ -1,0 +1,180 @@
+"""nac_search step: NAC construction here (local) or as a Katib NAS Experiment (katib)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from components._impl.artifacts import atomic_write_text, log_metrics
+from components._impl.experiments import derive_name, nas_experiment
+from components._impl.reports import search_html
+from components._impl.tune import check_backend, client_for
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    if not text or not text.strip():
+        return {}
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"settings is not valid JSON ({e}); give an object like "
+                         '{"iterations": 3}') from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"settings must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def nac_settings(overrides: dict[str, Any], seed: int) -> Any:
+    """The small-images preset with `overrides` applied (unknown names rejected)."""
+    from nac.construct import NACSettings
+
+    preset = NACSettings.small_images()
+    fields = {f.name for f in dataclasses.fields(preset)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"settings: unknown NAC setting(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(fields))}")
+    values = dict(overrides)
+    if "seed" in fields and "seed" not in values:
+        values["seed"] = seed
+    for name, value in values.items():  # JSON lists -> the tuples frozen settings use
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return dataclasses.replace(preset, **values)
+
+
+def _branches_per_cell(spec: Any) -> list[list[int]]:
+    return [list(cells) for cells in spec.branches_per_cell()]
+
+
+def trace_rows(trace: list[Any]) -> list[dict[str, Any]]:
+    """Per-iteration rows for the report from the construction trace."""
+    rows = []
+    for i, it in enumerate(trace):
+        spec = getattr(it, "spec", None)
+        rows.append({
+            "iteration": getattr(it, "iteration", i),
+            "branches_per_cell": _branches_per_cell(spec) if spec is not None else [],
+            "parameters": getattr(it, "parameters", None),
+            "val_accuracy": getattr(it, "val_accuracy", None),
+            "seconds": getattr(it, "seconds", None),
+            "stats": dict(getattr(it, "branch_stats", None) or getattr(it, "stats", None)
+                          or {}),
+        })
+    return rows
+
+
+def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
+           seed: int) -> tuple[Any, list[dict[str, Any]]]:
+    from nac.construct import construct
+    from nac.data import read_dataset
+
+    train_ds = read_dataset(train_data.path)
+    val_ds = read_dataset(val_data.path)
+    config = nac_settings(settings, seed)
+
+    def progress(it: Any) -> None:
+        spec = getattr(it, "spec", None)
+        acc = getattr(it, "val_accuracy", None)
+        print(f"nac_search: iteration {getattr(it, 'iteration', '?')}: "
+              f"{spec.describe() if spec is not None else ''}"
+              f"{'' if acc is None else f' val_accuracy={acc:.4f}'} "
+              f"({getattr(it, 'seconds', 0.0):.1f}s)", flush=True)
+
+    result = construct(train_ds, val_ds, config, progress=progress)
+    return result.spec, trace_rows(list(result.trace))
+
+
+def _katib(train_data: Any, settings: dict[str, Any], seed: int, *, name: str,
+           namespace: str, trial_image: str, data_source: str, timeout_seconds: int,
+           workdir: Path) -> tuple[Any, list[dict[str, Any]]]:
+    from components._common import TRAINER_IMAGE
+    from nac.data import read_dataset
+    from nac.spec import ENVELOPE_OPS, parse_architecture
+
+    train_ds = read_dataset(train_data.path)
+    settings = dict(settings)
+    iterations = int(settings.pop("iterations", 5))
+    epochs = settings.pop("epochs", None)
+    replicas = int(settings.pop("replicas", 1))
+    stages = len(settings.get("layers_per_stage", (2, 2, 2)))
+    ops = list(settings.pop("envelope", ENVELOPE_OPS))
+    settings.setdefault("seed", seed)
+    body = nas_experiment(
+        name=name or derive_name("nac", train_ds.sha256, settings, iterations, seed),
+        namespace=namespace, image=trial_image or TRAINER_IMAGE,
+        data=data_source or train_ds.source, input_shape=list(train_ds.shape),
+        num_classes=train_ds.num_classes, stages=stages, ops=ops, settings=settings,
+        iterations=iterations, replicas=replicas, epochs=epochs)
+    client = client_for("katib", namespace=namespace, workdir=workdir)
+    result = client.run(body, timeout=timeout_seconds, progress=lambda r: print(
+        f"nac_search: Experiment {r.name} {r.status.value}, {len(r.trials)} trials",
+        flush=True))
+    return spec_from_trials(result.trials, parse_architecture)
+
+
+def spec_from_trials(trials: list[Any], parse: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The constructed spec (highest iteration's architecture) and per-iteration rows."""
+    by_iteration: dict[int, list[Any]] = {}
+    for t in trials:
+        if "architecture" in t.assignments and "iteration" in t.assignments:
+            by_iteration.setdefault(int(t.assignments["iteration"]), []).append(t)
+    if not by_iteration:
+        raise RuntimeError("the NAS Experiment has no trials with architecture and iteration "
+                           "assignments; is its algorithm `nac`?")
+    rows = []
+    for iteration in sorted(by_iteration):
+        group = by_iteration[iteration]
+        spec = parse(group[0].assignments["architecture"])
+        accs = [t.metric("accuracy") for t in group if t.metric("accuracy") is not None]
+        stats: dict[str, float] = {}
+        for t in group:
+            raw = t.metrics.get("nac-stats")
+            if raw:
+                try:
+                    stats = {k: float(v) for k, v in json.loads(raw).get("branches", {}).items()}
+                except (ValueError, AttributeError):
+                    stats = {}
+        rows.append({"iteration": iteration, "branches_per_cell": _branches_per_cell(spec),
+                     "parameters": None, "seconds": None, "stats": stats,
+                     "val_accuracy": sum(accs) / len(accs) if accs else None})
+    final = parse(by_iteration[max(by_iteration)][0].assignments["architecture"])
+    return final, rows
+
+
+def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any,
+               metrics: Any, settings: str, backend: str, seed: int, experiment_name: str,
+               namespace: str, trial_image: str, data_source: str,
+               timeout_seconds: int) -> str:
+    check_backend(backend)
+    overrides = parse_settings(settings)
+    if backend == "local":
+        spec, rows = _local(train_data, val_data, overrides, seed)
+    else:
+        spec, rows = _katib(train_data, overrides, seed, name=experiment_name,
+                            namespace=namespace, trial_image=trial_image,
+                            data_source=data_source, timeout_seconds=timeout_seconds,
+                            workdir=Path(architecture.path).parent)
+    atomic_write_text(architecture.path, spec.dumps(indent=2) + "\n")
+    architecture.metadata.update({"format": "nac-architecture", "describe": spec.describe()})
+    from nac.model import build_model, count_parameters
+
+    parameters = count_parameters(build_model(spec))
+    last_acc = next((r["val_accuracy"] for r in reversed(rows)
+                     if r.get("val_accuracy") is not None), None)
+    seconds = sum(r["seconds"] or 0.0 for r in rows)
+    summary = {"backend": backend, "iterations": len(rows), "parameters": parameters,
+               "final network": spec.describe(), "search seconds": round(seconds, 1)}
+    if last_acc is not None:
+        summary["last val accuracy"] = float(last_acc)
+    atomic_write_text(report.path, search_html(rows, final=spec.describe(), summary=summary))
+    values = {"parameters": float(parameters), "iterations": float(len(rows)),
+              "cells": float(len(spec.cells())), "branches": float(sum(spec.branch_counts())),
+              "search_seconds": float(seconds)}
+    if last_acc is not None:
+        values["val_accuracy"] = float(last_acc)
+    log_metrics(metrics, values)
+    print(f"nac_search: constructed {spec.describe()} ({parameters} parameters)", flush=True)
+    return spec.dumps()

@@ -1,0 +1,118 @@
+"""train step: final training of the searched spec with the tuned hyperparameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from components._impl.artifacts import (
+    atomic_write_text,
+    log_metrics,
+    read_architecture,
+    read_json,
+)
+
+#: Hyperparameters a tune result may carry -> TrainConfig field type.
+HYPERPARAMETER_TYPES = {"lr": float, "momentum": float, "weight_decay": float,
+                        "batch_size": int, "dropout": float}
+
+
+def parse_hyperparameters(doc: Any) -> dict[str, Any]:
+    """Typed TrainConfig overrides from a tune result (Katib assignments are strings)."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"hyperparameters must be a JSON object, got {type(doc).__name__}")
+    out: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name not in HYPERPARAMETER_TYPES:
+            raise ValueError(f"hyperparameters: {name!r} is not a training hyperparameter; "
+                             f"use {', '.join(HYPERPARAMETER_TYPES)}")
+        try:
+            out[name] = HYPERPARAMETER_TYPES[name](float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"hyperparameters: {name}={value!r} is not a number") from None
+    return out
+
+
+def merge_datasets(a: Any, b: Any) -> Any:
+    """Train + val as one training set (same classes, train's normalisation/augmentation)."""
+    import numpy as np
+
+    from nac.data import Dataset
+
+    if list(a.classes) != list(b.classes):
+        raise ValueError(f"train classes {a.classes} differ from val classes {b.classes}")
+    return Dataset(x=np.concatenate([a.x, b.x]), y=np.concatenate([a.y, b.y]),
+                   classes=list(a.classes), source=a.source, split="train",
+                   normalization=a.normalization, augmentation=a.augmentation)
+
+
+def checkpoint_path(checkpoint_dir: str, run_id: str, fallback: Path) -> Path:
+    """Where this run checkpoints: `<checkpoint_dir>/<run_id>`, or beside the model output."""
+    if not checkpoint_dir:
+        return fallback
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id) if run_id else "default"
+    return Path(checkpoint_dir) / safe / "train"
+
+
+def log_markdown(history: list[Any], *, header: dict[str, Any]) -> str:
+    lines = ["# Final training", ""]
+    lines += [f"- {k}: `{v}`" for k, v in header.items()]
+    lines += ["", "| epoch | lr | train loss | train acc | val loss | val acc | seconds |",
+              "|---|---|---|---|---|---|---|"]
+    for r in history:
+        def f(v: Any, d: int = 4) -> str:
+            return "–" if v is None else f"{v:.{d}f}"
+        lines.append(f"| {r.epoch} | {r.lr:.4g} | {f(r.train_loss)} | {f(r.train_accuracy)} | "
+                     f"{f(r.val_loss)} | {f(r.val_accuracy)} | {r.seconds:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparameters: Any,
+              model: Any, metrics: Any, training_log: Any, epochs: int, include_val: bool,
+              seed: int, checkpoint_dir: str, run_id: str) -> float:
+    from nac.data import read_dataset
+    from nac.export import save_model
+    from nac.training import TrainConfig, resolve_device, train
+
+    spec = read_architecture(architecture.path)
+    hp = parse_hyperparameters(read_json(hyperparameters.path, "hyperparameters"))
+    train_ds = read_dataset(train_data.path)
+    val_ds = read_dataset(val_data.path)
+    fit_ds = merge_datasets(train_ds, val_ds) if include_val else train_ds
+    ckpt = checkpoint_path(checkpoint_dir, run_id, Path(model.path).parent / "checkpoints")
+    ckpt.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt), **hp)
+    device = resolve_device(config.device)
+    print(f"train: {fit_ds.rows} rows ({'train+val' if include_val else 'train'}), "
+          f"{epochs} epochs on {device}, hyperparameters {json.dumps(hp)}, "
+          f"checkpoints in {ckpt}", flush=True)
+
+    def on_epoch(r: Any) -> None:
+        val = "" if r.val_accuracy is None else f" val_accuracy={r.val_accuracy:.4f}"
+        print(f"train: epoch {r.epoch}/{r.epochs} loss={r.train_loss:.4f} "
+              f"accuracy={r.train_accuracy:.4f}{val} ({r.seconds:.1f}s)", flush=True)
+
+    result = train(spec, fit_ds, val_ds, config, on_epoch=on_epoch)
+    if result.resumed_from:
+        print(f"train: resumed from the checkpoint of epoch {result.resumed_from}", flush=True)
+    val_accuracy = float(result.val_accuracy or 0.0)
+    last = result.history[-1] if result.history else None
+    values = {"val_accuracy": val_accuracy, "val_loss": float(result.val_loss or 0.0),
+              "train_accuracy": float(last.train_accuracy) if last else 0.0,
+              "parameters": float(result.parameters), "epochs": float(epochs),
+              "seconds": float(result.seconds)}
+    hyper = {**config.fingerprint(), "include_val": include_val}
+    hyper = {k: v for k, v in hyper.items() if isinstance(v, int | float | str | bool)}
+    save_model(model.path, result.model, spec, train_ds.classes,
+               normalization=train_ds.normalization, hyperparameters=hyper,
+               metrics={"val_accuracy": val_accuracy})
+    model.metadata.update({"format": "nac-model", "parameters": result.parameters,
+                           "val_accuracy": val_accuracy, "classes": len(train_ds.classes)})
+    log_metrics(metrics, values)
+    atomic_write_text(training_log.path, log_markdown(result.history, header={
+        "rows": fit_ds.rows, "device": result.device, "parameters": result.parameters,
+        "hyperparameters": json.dumps(hp), "resumed_from_epoch": result.resumed_from,
+        "checkpoints": str(ckpt)}))
+    return val_accuracy

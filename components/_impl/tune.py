@@ -1,0 +1,133 @@
+"""tune step: a Katib hyperparameter Experiment for a fixed architecture (local or cluster)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from components._impl.artifacts import (
+    atomic_write_text,
+    log_metrics,
+    read_architecture,
+    write_json,
+)
+from components._impl.experiments import (
+    OBJECTIVE_METRIC,
+    derive_name,
+    hpo_experiment,
+    parse_search_space,
+)
+from components._impl.reports import trials_markdown
+
+#: Backends the search and tuning steps accept.
+BACKENDS = ("local", "katib")
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not supported; use one of {', '.join(BACKENDS)}")
+
+
+def client_for(backend: str, *, namespace: str, workdir: Path) -> Any:
+    """An ExperimentClient for `backend` (local: katib.local under `workdir`)."""
+    from katib.client import ExperimentClient, KubernetesBackendConfig, LocalBackendConfig
+
+    if backend == "local":
+        return ExperimentClient(LocalBackendConfig(workdir=workdir, python=sys.executable))
+    return ExperimentClient(KubernetesBackendConfig(namespace=namespace or None))
+
+
+def _progress(result: Any) -> None:
+    done = sum(1 for t in result.trials if t.status not in ("Running", "Created"))
+    print(f"tune: Experiment {result.name} {result.status.value}: {done}/"
+          f"{len(result.trials)} trials finished", flush=True)
+
+
+def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperparameters: Any,
+             results: Any, report: Any, metrics: Any, search_space: str, max_trials: int,
+             parallel_trials: int, epochs: int, algorithm: str, backend: str, seed: int,
+             warm_start_source: Any, experiment_name: str, namespace: str, trial_image: str,
+             data_source: str, timeout_seconds: int) -> str:
+    from components._common import TRAINER_IMAGE
+    from nac.data import read_dataset
+
+    check_backend(backend)
+    if max_trials < 1:
+        raise ValueError(f"max_trials must be >= 1, got {max_trials}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    spec = read_architecture(architecture.path)
+    space = parse_search_space(search_space)
+    train_ds = read_dataset(train_data.path)
+    settings: dict[str, Any] = {"seed": seed}
+    if warm_start_source is not None and getattr(warm_start_source, "path", ""):
+        source = Path(warm_start_source.path)
+        if not source.is_file():
+            raise ValueError(f"warm_start_source {source} is not a results file; connect a "
+                             "tune step's `results` output")
+        settings["warm_start_source"] = str(source) if backend == "local" \
+            else warm_start_source.uri
+    name = experiment_name or _default_name(spec.dumps(), train_ds.sha256, space, max_trials,
+                                            epochs, seed, algorithm, settings)
+    if backend == "local":
+        data, val = str(train_data.path), str(val_data.path)
+    else:  # trial pods cannot see KFP artifacts: they ingest the recorded source themselves.
+        data, val = data_source or train_ds.source, ""
+    body = hpo_experiment(
+        name=name, namespace=namespace, image=trial_image or TRAINER_IMAGE, data=data,
+        val_data=val, architecture_b64=spec.to_b64(), epochs=epochs, search_space=space,
+        max_trials=max_trials, parallel=parallel_trials, algorithm=algorithm,
+        settings=settings, seed=seed)
+    workdir = Path(results.path).parent / f"{Path(results.path).name}.katib"
+    client = client_for(backend, namespace=namespace, workdir=workdir)
+    print(f"tune: Experiment {name} ({backend}, algorithm {algorithm}): {max_trials} trials x "
+          f"{epochs} epochs, parameters {', '.join(p['name'] for p in space)}", flush=True)
+    result = client.run(body, timeout=timeout_seconds, progress=_progress)
+    best = result.best
+    if best is None:
+        raise RuntimeError(f"Experiment {name} ended ({result.reason or result.status.value}) "
+                           f"without a succeeded trial reporting {OBJECTIVE_METRIC}; see the "
+                           "trial logs")
+    names = [p["name"] for p in space]
+    best_hp = {k: best.assignments[k] for k in names if k in best.assignments}
+    write_json(best_hyperparameters.path, best_hp)
+    _write_results(results.path, workdir / name, result, space)
+    atomic_write_text(report.path, trials_markdown(
+        result.trials, objective=OBJECTIVE_METRIC, best_name=best.name, parameters=names,
+        title=f"Hyperparameter tuning: {name}"))
+    succeeded = len(result.succeeded_trials)
+    log_metrics(metrics, {"best_accuracy": best.metric(OBJECTIVE_METRIC) or 0.0,
+                          "trials": float(len(result.trials)),
+                          "trials_succeeded": float(succeeded)})
+    print(f"tune: best {best.name} accuracy={best.metrics.get(OBJECTIVE_METRIC)} "
+          f"{json.dumps(best_hp)}", flush=True)
+    return json.dumps(best_hp, separators=(",", ":"))
+
+
+def _default_name(*parts: Any) -> str:
+    return derive_name("tune", *parts)
+
+
+def _write_results(path: str, local_dir: Path, result: Any, space: list[dict]) -> None:
+    """The `katib-local-results` document of this Experiment (a warm-start source later)."""
+    local_file = local_dir / "results.json"
+    if local_file.is_file():
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+        shutil.copyfile(local_file, tmp)
+        os.replace(tmp, path)
+        return
+    best = result.best
+    write_json(path, {
+        "format": "katib-local-results", "version": 1, "experiment": result.name,
+        "objective": {"type": result.objective_type, "metric": result.objective_metric},
+        "parameters": space,
+        "trials": [{"name": t.name, "assignments": t.assignments, "metrics": t.metrics,
+                    "status": t.status} for t in result.trials],
+        "best": None if best is None else {
+            "name": best.name, "assignments": best.assignments,
+            "objective": best.metric(result.objective_metric)},
+    })

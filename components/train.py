@@ -1,0 +1,56 @@
+"""KFP component: final training of an architecture -> Model artifact."""
+
+# No `from __future__ import annotations`: KFP reads the Input[...]/Output[...] annotations
+# at decoration time and cannot resolve postponed (string) annotations.
+
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components._common import component
+
+
+@component
+def train(
+    train_data: Input[Dataset],
+    val_data: Input[Dataset],
+    architecture: Input[Artifact],
+    hyperparameters: Input[Artifact],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    training_log: Output[Markdown],
+    epochs: int = 30,
+    include_val: bool = True,
+    seed: int = 0,
+    checkpoint_dir: str = "",
+    run_id: str = "",
+) -> float:
+    """Train the searched architecture with the tuned hyperparameters; export the model.
+
+    Uses a GPU when one is visible (the compiled pipeline requests one), else the CPU.
+    Checkpoints every epoch under `checkpoint_dir/run_id`, so a restarted pod resumes from the
+    last complete epoch. Outputs a `nac-model` artifact (weights loadable with
+    `torch.load(weights_only=True)`, architecture spec, normalisation, class names), Metrics
+    and a per-epoch Markdown log.
+
+    Args:
+        train_data: train split (`nac-dataset` artifact).
+        val_data: validation split (reported each epoch; also trained on when include_val).
+        architecture: `nac-architecture` spec (from nac_search).
+        hyperparameters: JSON object of hyperparameters (from tune): lr, weight_decay,
+            batch_size, momentum, dropout; missing ones take the training defaults.
+        epochs: training epochs.
+        include_val: train on train + val (the hyperparameters are already chosen).
+        seed: random seed.
+        checkpoint_dir: directory for checkpoints (a mounted PVC in the cluster); empty =
+            a directory beside the model output.
+        run_id: sub-directory of checkpoint_dir for this run (the pipeline passes its job id).
+
+    Returns:
+        Final validation accuracy (on the val split, which is training data when include_val).
+    """
+    from components._impl.train import run_train
+
+    return run_train(
+        train_data=train_data, val_data=val_data, architecture=architecture,
+        hyperparameters=hyperparameters, model=model, metrics=metrics,
+        training_log=training_log, epochs=epochs, include_val=include_val, seed=seed,
+        checkpoint_dir=checkpoint_dir, run_id=run_id)

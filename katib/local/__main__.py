@@ -1,0 +1,61 @@
+"""`python -m katib.local run experiment.yaml`: run a Katib Experiment on this machine.
+
+Ends with one line `RESULT {json}` on stdout (best_objective, best_assignments,
+trials_succeeded, trials_failed, results_file). Exit codes: 0 the Experiment succeeded, 1 it
+failed (e.g. too many failed trials), 2 bad input, 130/143 interrupted by SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from katib.local import (
+    ExperimentError,
+    ResultsError,
+    RunnerError,
+    TemplateError,
+    run_experiment,
+)
+from katib.local.constants import Reason
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m katib.local",
+        description="Run a Katib v1beta1 Experiment locally (trials as subprocesses).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run an Experiment YAML until Katib would finish it")
+    run.add_argument("experiment", help="Experiment YAML (the file you would kubectl apply)")
+    run.add_argument("--results", help="results file; an existing one is resumed "
+                     "(default: <workdir>/results.json)")
+    run.add_argument("--workdir", help="trial directories and logs "
+                     "(default: the results file's directory, else katib-local/<name>)")
+    run.add_argument("--parallel", type=int, help="override spec.parallelTrialCount")
+    run.add_argument("--max-trials", type=int, help="override spec.maxTrialCount")
+    run.add_argument("--quiet", action="store_true", help="no live progress on stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = run_experiment(
+            args.experiment, results=args.results, workdir=args.workdir,
+            parallel=args.parallel, max_trials=args.max_trials, progress=not args.quiet)
+    except (ExperimentError, ResultsError, TemplateError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RunnerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("RESULT " + json.dumps(result.summary(), sort_keys=True), flush=True)
+    if result.reason == Reason.INTERRUPTED.value:
+        return 128 + (signal.SIGTERM if "SIGTERM" in result.message else signal.SIGINT)
+    return 0 if result.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

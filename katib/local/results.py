@@ -1,0 +1,180 @@
+"""The results file (`katib-local-results` v1, docs/contracts.md §6): written, read, resumed.
+
+Written atomically (temp file + rename) after every trial, so a run killed at any moment
+leaves either the previous or the next complete file. Re-running with the same file resumes:
+completed trials are kept and handed to the suggestion service as history; trials the runner
+itself interrupted (`Killed`) are dropped so they run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from katib.local import constants as c
+from katib.local.collector import to_float
+from katib.local.experiment import Experiment, Objective
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be resumed; names the file, the field and the fix."""
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the results file stores it (strings for assignments and metrics, as Katib)."""
+
+    name: str
+    assignments: dict[str, str]
+    status: c.TrialStatus = c.TrialStatus.RUNNING
+    metrics: dict[str, str] = field(default_factory=dict)
+    start_time: str = ""
+    completion_time: str = ""
+    seconds: float = 0.0
+    message: str = ""
+    log: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def objective_value(self, objective: Objective) -> float | None:
+        return to_float(self.metrics.get(objective.metric, ""))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "assignments": dict(self.assignments),
+            "metrics": dict(self.metrics), "status": self.status.value,
+            "start_time": self.start_time, "completion_time": self.completion_time,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.message:
+            out["message"] = self.message
+        if self.log:
+            out["log"] = self.log
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], where: str) -> TrialRecord:
+        try:
+            status = c.TrialStatus(doc["status"])
+            return cls(
+                name=str(doc["name"]),
+                assignments={str(k): str(v) for k, v in (doc.get("assignments") or {}).items()},
+                status=status,
+                metrics={str(k): str(v) for k, v in (doc.get("metrics") or {}).items()},
+                start_time=str(doc.get("start_time") or ""),
+                completion_time=str(doc.get("completion_time") or ""),
+                seconds=float(doc.get("seconds") or 0.0),
+                message=str(doc.get("message") or ""), log=str(doc.get("log") or ""))
+        except KeyError as e:
+            raise ResultsError(f"{where}: missing field {e.args[0]!r}") from None
+        except ValueError as e:
+            raise ResultsError(f"{where}: {e}") from None
+
+
+def rfc3339(seconds: float | None = None) -> str:
+    """Katib's timestamp format (`2006-01-02T15:04:05Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def best_trial(trials: list[TrialRecord], objective: Objective) -> TrialRecord | None:
+    """The Succeeded trial with the best numeric objective (earliest wins a tie)."""
+    best: TrialRecord | None = None
+    best_value = 0.0
+    for t in trials:
+        value = t.objective_value(objective)
+        if t.status is not c.TrialStatus.SUCCEEDED or value is None:
+            continue
+        if best is None or objective.is_better(value, best_value):
+            best, best_value = t, value
+    return best
+
+
+def results_document(experiment: Experiment, trials: list[TrialRecord],
+                     algorithm_settings: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    obj = experiment.objective
+    best = best_trial(trials, obj)
+    doc: dict[str, Any] = {
+        "format": c.RESULTS_FORMAT, "version": c.RESULTS_VERSION,
+        "experiment": experiment.name,
+        "objective": {"type": obj.type, "metric": obj.metric, "goal": obj.goal},
+        "parameters": [dict(p) for p in experiment.parameters],
+        "trials": [t.to_json() for t in trials],
+        "best": None if best is None else {
+            "name": best.name, "assignments": dict(best.assignments),
+            "objective": best.objective_value(obj)},
+    }
+    if algorithm_settings:
+        doc["algorithm_settings"] = [{"name": n, "value": v} for n, v in algorithm_settings]
+    return doc
+
+
+def write_results(path: str | os.PathLike[str], experiment: Experiment,
+                  trials: list[TrialRecord],
+                  algorithm_settings: list[tuple[str, str]] | None = None) -> None:
+    """Write the file atomically: a temp file in the same directory, fsync, rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results_document(experiment, trials, algorithm_settings), indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Resumed:
+    """What an existing results file contributes to a new run."""
+
+    trials: list[TrialRecord]
+    dropped: list[str]
+    algorithm_settings: list[tuple[str, str]]
+
+
+def read_results(path: str | os.PathLike[str], experiment: Experiment) -> Resumed:
+    """Load a results file for resuming `experiment`; refuse one from another experiment."""
+    p = Path(path)
+    if not p.exists():
+        return Resumed([], [], [])
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ResultsError(f"results file {p} is not readable JSON ({e}); move it away or pass "
+                           "another --results") from None
+    if not isinstance(doc, dict) or doc.get("format") != c.RESULTS_FORMAT:
+        raise ResultsError(f"results file {p}: field 'format' is not {c.RESULTS_FORMAT!r}; "
+                           "pass another --results")
+    if doc.get("version") != c.RESULTS_VERSION:
+        raise ResultsError(f"results file {p}: field 'version' is {doc.get('version')!r}, this "
+                           f"runner reads version {c.RESULTS_VERSION}")
+    fix = ("pass another --results to start fresh, or use it as the warm-start algorithm's "
+           "warm_start_source")
+    if doc.get("experiment") != experiment.name:
+        raise ResultsError(f"results file {p} belongs to experiment {doc.get('experiment')!r}, "
+                           f"not {experiment.name!r}; {fix}")
+    obj = doc.get("objective") or {}
+    if (obj.get("metric"), obj.get("type")) != (experiment.objective.metric,
+                                                experiment.objective.type):
+        raise ResultsError(f"results file {p}: field 'objective' ({obj.get('type')} "
+                           f"{obj.get('metric')}) differs from the Experiment's; {fix}")
+    if [dict(q) for q in doc.get("parameters") or []] != [dict(q) for q in experiment.parameters]:
+        raise ResultsError(f"results file {p}: field 'parameters' differs from the Experiment's "
+                           f"search space; {fix}")
+    kept, dropped = [], []
+    for i, t in enumerate(doc.get("trials") or []):
+        record = TrialRecord.from_json(t, f"results file {p}: trials[{i}]")
+        if record.status in (c.TrialStatus.KILLED, c.TrialStatus.RUNNING):
+            dropped.append(record.name)
+        else:
+            kept.append(record)
+    settings = [(str(s["name"]), str(s["value"])) for s in doc.get("algorithm_settings") or []]
+    return Resumed(kept, dropped, settings)

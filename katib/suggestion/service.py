@@ -1,0 +1,133 @@
+"""gRPC adapter: translates Katib requests/replies and maps every error to a status code.
+
+``SuggestionServicer`` knows the proto; algorithms see only the neutral views of
+``search_space`` and ``trials``. Input errors become INVALID_ARGUMENT (Katib marks the
+Suggestion Failed with our message); any other exception becomes INTERNAL with the algorithm
+name and the exception, never UNKNOWN (which Katib also treats as a failed validation but with
+an opaque message). A repeated identical request is answered from a small reply cache, so a
+controller retry after a timeout gets the same trials.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from katib.api import api_pb2, api_pb2_grpc
+
+from .algorithms import AlgorithmRegistry, SuggestionRequest
+from .errors import SuggestionInputError
+from .search_space import experiment_from_proto
+from .trials import trials_from_proto
+
+log = logging.getLogger("katib.suggestion")
+_REPLY_CACHE = 64
+R = TypeVar("R")
+
+
+def _guarded(reply_type: Callable[[], R]) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Wrap a servicer method so no exception escapes as UNKNOWN."""
+
+    def decorate(method: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(method)
+        def wrapper(self: SuggestionServicer, request: Any, context: grpc.ServicerContext) -> R:
+            started = time.perf_counter()
+            name = request.experiment.name
+            algorithm = request.experiment.spec.algorithm.algorithm_name
+            try:
+                reply = method(self, request, context)
+            except SuggestionInputError as e:
+                log.warning("rejected", extra={"rpc": method.__name__, "experiment": name,
+                                               "algorithm": algorithm, "error": str(e)})
+                context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+                context.set_details(str(e))
+                return reply_type()
+            except Exception as e:
+                log.exception("internal error", extra={"rpc": method.__name__,
+                                                       "experiment": name, "algorithm": algorithm})
+                context.set_code(grpc.StatusCode.INTERNAL)
+                context.set_details(
+                    f"internal error in algorithm {algorithm!r} for experiment {name!r}: "
+                    f"{type(e).__name__}: {e}. The suggestion log has the traceback; please "
+                    "report it with the Experiment spec."
+                )
+                return reply_type()
+            log.info("ok", extra={"rpc": method.__name__, "experiment": name,
+                                  "algorithm": algorithm,
+                                  "ms": round((time.perf_counter() - started) * 1e3, 2)})
+            return reply
+
+        return wrapper
+
+    return decorate
+
+
+class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
+    """``api.v1.beta1.Suggestion`` for every registered algorithm."""
+
+    def __init__(self, registry: AlgorithmRegistry | None = None) -> None:
+        self._registry = registry or AlgorithmRegistry()
+        self._lock = threading.Lock()  # algorithms keep caches; serialise calls
+        self._replies: OrderedDict[bytes, bytes] = OrderedDict()
+
+    @_guarded(api_pb2.ValidateAlgorithmSettingsReply)
+    def ValidateAlgorithmSettings(  # noqa: N802 - gRPC method name
+        self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
+    ) -> api_pb2.ValidateAlgorithmSettingsReply:
+        experiment = experiment_from_proto(request.experiment)
+        with self._lock:
+            self._registry.get(experiment.algorithm).validate(experiment)
+        return api_pb2.ValidateAlgorithmSettingsReply()
+
+    @_guarded(api_pb2.GetSuggestionsReply)
+    def GetSuggestions(  # noqa: N802 - gRPC method name
+        self, request: api_pb2.GetSuggestionsRequest, context: grpc.ServicerContext
+    ) -> api_pb2.GetSuggestionsReply:
+        if request.current_request_number < 0:
+            raise SuggestionInputError("current_request_number must be >= 0")
+        fingerprint = hashlib.blake2b(
+            request.SerializeToString(deterministic=True), digest_size=20
+        ).digest()
+        with self._lock:
+            cached = self._replies.get(fingerprint)
+            if cached is not None:
+                self._replies.move_to_end(fingerprint)
+                return api_pb2.GetSuggestionsReply.FromString(cached)
+            reply = self._suggest(request)
+            self._replies[fingerprint] = reply.SerializeToString()
+            while len(self._replies) > _REPLY_CACHE:
+                self._replies.popitem(last=False)
+        return reply
+
+    def _suggest(self, request: api_pb2.GetSuggestionsRequest) -> api_pb2.GetSuggestionsReply:
+        experiment = experiment_from_proto(request.experiment)
+        algorithm = self._registry.get(experiment.algorithm)
+        suggestion_request = SuggestionRequest(
+            experiment=experiment,
+            trials=tuple(trials_from_proto(request.trials)),
+            current_request_number=request.current_request_number,
+            total_request_number=request.total_request_number,
+        )
+        assignments = (
+            algorithm.suggest(suggestion_request) if request.current_request_number else []
+        )
+        if len(assignments) != request.current_request_number:
+            raise RuntimeError(
+                f"algorithm returned {len(assignments)} assignments for "
+                f"current_request_number={request.current_request_number}"
+            )
+        reply = api_pb2.GetSuggestionsReply()
+        for a in assignments:
+            item = reply.parameter_assignments.add(trial_name=a.trial_name)
+            for name, value in a.values.items():
+                item.assignments.add(name=name, value=value)
+            item.labels.update(a.labels)
+        return reply

@@ -1,0 +1,87 @@
+"""Neutral view of ``request.trials``: condition, assignments and parsed metrics.
+
+Katib sends every trial of the experiment in any condition, metrics as strings picked by the
+metric strategy, possibly ``"unavailable"`` or non-numeric. Algorithms use
+:meth:`TrialView.objective` / :meth:`TrialView.metric_text`, never the proto.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from katib.api import api_pb2
+
+_TS = api_pb2.TrialStatus
+
+
+class Condition(Enum):
+    CREATED = "Created"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    KILLED = "Killed"
+    FAILED = "Failed"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    EARLY_STOPPED = "EarlyStopped"
+    UNKNOWN = "Unknown"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (Condition.CREATED, Condition.RUNNING, Condition.UNKNOWN)
+
+
+_CONDITIONS = {
+    _TS.CREATED: Condition.CREATED,
+    _TS.RUNNING: Condition.RUNNING,
+    _TS.SUCCEEDED: Condition.SUCCEEDED,
+    _TS.KILLED: Condition.KILLED,
+    _TS.FAILED: Condition.FAILED,
+    _TS.METRICSUNAVAILABLE: Condition.METRICS_UNAVAILABLE,
+    _TS.EARLYSTOPPED: Condition.EARLY_STOPPED,
+    _TS.UNKNOWN: Condition.UNKNOWN,
+}
+
+
+def parse_metric(text: str | None) -> float | None:
+    """A finite float, or None for missing, ``"unavailable"``, non-numeric, NaN or infinite."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class TrialView:
+    name: str
+    condition: Condition
+    assignments: dict[str, str]
+    metrics: dict[str, str]
+    completion_time: str = ""
+
+    def metric_text(self, name: str) -> str | None:
+        return self.metrics.get(name)
+
+    def objective(self, metric: str) -> float | None:
+        """The numeric objective of a trial whose result counts (Succeeded or EarlyStopped)."""
+        if self.condition not in (Condition.SUCCEEDED, Condition.EARLY_STOPPED):
+            return None
+        return parse_metric(self.metrics.get(metric))
+
+
+def trial_from_proto(trial: api_pb2.Trial) -> TrialView:
+    return TrialView(
+        name=trial.name,
+        condition=_CONDITIONS.get(trial.status.condition, Condition.UNKNOWN),
+        assignments={a.name: a.value for a in trial.spec.parameter_assignments.assignments},
+        metrics={m.name: m.value for m in trial.status.observation.metrics},
+        completion_time=trial.status.completion_time,
+    )
+
+
+def trials_from_proto(trials: Iterable[api_pb2.Trial]) -> list[TrialView]:
+    return [trial_from_proto(t) for t in trials]

@@ -1,0 +1,171 @@
+"""Compile, run locally (kfp.local) and submit the AutoML pipeline; used by pipelines/cli.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+#: Pipeline parameter types (component_spec input types) -> converters for CLI strings.
+_CONVERTERS = {
+    "Integer": int,
+    "Float": float,
+    "Double": float,
+    "String": str,
+    "Boolean": lambda v: {"true": True, "false": False}[v.strip().lower()],
+}
+
+
+class PipelineRunError(RuntimeError):
+    """The local run failed; the message names the failing step."""
+
+
+def pipeline_parameters() -> dict[str, Any]:
+    """Pipeline parameter name -> (type name, default)."""
+    from pipelines.automl import automl
+
+    return {name: (spec.type, spec.default) for name, spec in
+            automl.component_spec.inputs.items()}
+
+
+def coerce_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Convert CLI strings to the pipeline's parameter types; reject unknown names."""
+    known = pipeline_parameters()
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in known:
+            raise ValueError(f"unknown pipeline parameter {name!r}; known: "
+                             f"{', '.join(sorted(known))}")
+        kind = known[name][0]
+        if not isinstance(value, str):
+            out[name] = value
+            continue
+        try:
+            out[name] = _CONVERTERS.get(kind, str)(value)
+        except (KeyError, ValueError):
+            raise ValueError(f"pipeline parameter {name}={value!r} is not a valid "
+                             f"{kind}") from None
+    return out
+
+
+def compile_pipeline(output: str | os.PathLike[str]) -> Path:
+    """Compile the pipeline to `output` (written atomically)."""
+    from kfp import compiler
+
+    from pipelines.automl import automl
+
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".yaml", dir=target.parent, prefix=f".{target.name}.")
+    os.close(fd)
+    try:
+        compiler.Compiler().compile(automl, package_path=tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _latest_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
+    from pipelines.automl import PIPELINE_NAME
+
+    runs = [p for p in pipeline_root.glob(f"{PIPELINE_NAME}-*") if p.is_dir() and p not in before]
+    if not runs:
+        raise PipelineRunError(f"no run directory appeared under {pipeline_root}")
+    return max(runs, key=lambda p: p.stat().st_mtime)
+
+
+def artifact_listing(run_dir: Path) -> list[tuple[str, str, Path]]:
+    """(task, output, path) of every output artifact of a local run, in task order."""
+    rows = []
+    for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        executor_output = task_dir / "executor_output.json"
+        for out in sorted(task_dir.iterdir()):
+            if out == executor_output:
+                continue
+            rows.append((task_dir.name, out.name, out))
+    return rows
+
+
+def _copy_model(src: Path, dest: Path) -> Path:
+    """Copy the Model artifact directory to `dest` atomically (temp sibling + rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        shutil.copytree(src, tmp / "m")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp / "m", dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
+              output_dir: str | os.PathLike[str] = "local_outputs/model") -> dict[str, Any]:
+    """Run the whole pipeline with kfp.local; print artifacts and metrics; return RESULT data."""
+    from kfp import local
+
+    from pipelines.automl import automl
+
+    root = Path(pipeline_root).absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    params = coerce_params(params)
+    params.setdefault("checkpoint_root", str(root / "checkpoints"))
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # stream step progress as it happens
+    before = set(root.glob("*"))
+    # kfp.local rmtree's its workspace after the run: only ever give it a throw-away dir.
+    workspace = tempfile.mkdtemp(prefix="kfp-workspace-")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+               workspace_root=workspace, raise_on_error=True)
+    print(f"running pipeline locally; artifacts under {root}", flush=True)
+    start = time.monotonic()
+    try:
+        task = automl(**params)
+    except RuntimeError as e:
+        raise PipelineRunError(f"local run failed: {e}") from e
+    wall = time.monotonic() - start
+    run_dir = _latest_run_dir(root, before)
+    listing = artifact_listing(run_dir)
+    print(f"\nartifacts of {run_dir.name}:")
+    for step, name, path in listing:
+        print(f"  {step:<12} {name:<24} {path}")
+    evaluate_metrics = run_dir / "evaluate" / "metrics"
+    model_src = run_dir / "train" / "model"
+    if not evaluate_metrics.is_file() or not model_src.is_dir():
+        failed = [p.name for p in sorted(run_dir.iterdir())
+                  if p.is_dir() and not (p / "executor_output.json").is_file()]
+        raise PipelineRunError(f"the pipeline did not complete (steps without output: "
+                               f"{', '.join(failed) or 'unknown'}); see the step log above")
+    metrics = json.loads(evaluate_metrics.read_text(encoding="utf-8"))
+    print("\nfinal metrics (evaluate):")
+    for name, value in metrics.items():
+        print(f"  {name:<28} {value}")
+    model_dir = _copy_model(model_src, Path(output_dir).absolute())
+    print(f"\nmodel copied to {model_dir}")
+    test_error = float(task.output) if task.output is not None else 1.0 - metrics["accuracy"]
+    return {"test_error": round(test_error, 6), "wall_seconds": round(wall, 1),
+            "model_dir": str(model_dir)}
+
+
+def submit(host: str, *, package: str | os.PathLike[str], params: dict[str, Any],
+           experiment: str | None = None, run_name: str | None = None,
+           namespace: str | None = None, client: Any = None) -> str:
+    """Create a run of the compiled pipeline on a KFP endpoint; return the run's URL."""
+    if not Path(package).is_file():
+        raise FileNotFoundError(f"compiled pipeline {package} not found; run "
+                                "`python -m pipelines compile` first")
+    if client is None:
+        import kfp
+
+        client = kfp.Client(host=host, namespace=namespace or "kubeflow")
+    result = client.create_run_from_pipeline_package(
+        str(package), arguments=coerce_params(params), run_name=run_name,
+        experiment_name=experiment, namespace=namespace)
+    return f"{host.rstrip('/')}/#/runs/details/{result.run_id}"
