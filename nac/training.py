@@ -313,6 +313,8 @@ def _save_checkpoint(directory: Path, epoch: int, state: dict[str, Any]) -> None
         raise
     for _, old in _checkpoints(directory)[CHECKPOINTS_KEPT:]:
         old.unlink(missing_ok=True)
+    for stale in directory.glob(".ckpt-*.tmp"):  # torn writes of a killed earlier run
+        stale.unlink(missing_ok=True)
 
 
 def _load_checkpoint(directory: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,12 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
     params = coerce_params(params)
     params.setdefault("checkpoint_root", str(root / "checkpoints"))
     os.environ.setdefault("PYTHONUNBUFFERED", "1")  # stream step progress as it happens
+    if hasattr(sys.stdout, "reconfigure"):  # kfp.local echoes step output with print()
+        sys.stdout.reconfigure(line_buffering=True)
+    # Expected locally and said once in docs/pipeline.md: GPU settings and the trainer image
+    # are for the cluster; kfp.local runs every step in this Python environment.
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
+    warnings.filterwarnings("ignore", message=".*custom or non-Python base image")
     before = set(root.glob("*"))
     # kfp.local rmtree's its workspace after the run: only ever give it a throw-away dir.
     workspace = tempfile.mkdtemp(prefix="kfp-workspace-")

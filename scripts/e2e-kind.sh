@@ -5,8 +5,13 @@
 #   KEEP_CLUSTER=1 scripts/e2e-kind.sh  # leave the cluster up afterwards for inspection
 #   E2E_CLUSTER=current scripts/e2e-kind.sh
 #                                       # use the current kubectl context instead of creating a
-#                                       # cluster (pytest -m cluster does this); images must be
-#                                       # pullable there, or set KIND_CLUSTER_NAME to `kind load`
+#                                       # cluster (pytest -m cluster does this); set
+#                                       # KIND_CLUSTER_NAME to `kind load` the images into your
+#                                       # kind cluster, or SKIP_BUILD=1 if they are on the nodes;
+#                                       # FAKE_GPUS=1 when the cluster has no GPUs
+#
+# Other knobs: KATIB_VERSION, KFP_VERSION, KIND_NODE_IMAGE, CLUSTER_NAME, KEEP_CLUSTER=1,
+# MIN_ACCURACY, EXPERIMENT_TIMEOUT, RUN_TIMEOUT, KFP_PORT, PYTHON (docs/deploy.md §7).
 #
 # Steps (each one is a function below, run in this order):
 #   1. preflight      check the tools (docker, kind, kubectl, python with this project)
@@ -36,6 +41,7 @@ CLUSTER_NAME="${CLUSTER_NAME:-nac-e2e}"
 E2E_CLUSTER="${E2E_CLUSTER:-kind}"          # kind | current
 KEEP_CLUSTER="${KEEP_CLUSTER:-0}"
 SKIP_BUILD="${SKIP_BUILD:-0}"               # 1: images already built (or pullable)
+FAKE_GPUS="${FAKE_GPUS:-}"                  # 1/0; default: only on a cluster created here
 NAMESPACE="nac-demo"                        # manifests/overlays/kind/demo-namespace.yaml
 KFP_NAMESPACE="kubeflow"
 KFP_PORT="${KFP_PORT:-8888}"
@@ -47,7 +53,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-${REPO_ROOT}/.venv/bin/python}"
 OVERLAY="${REPO_ROOT}/manifests/overlays/kind"
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "${REPO_ROOT}/pyproject.toml")"
-REGISTRY="${REGISTRY:-ghcr.io/kubeflow-nac}"
+# The names the manifests and the compiled pipeline use (kind-loaded, never pulled).
+REGISTRY="ghcr.io/kubeflow-nac"
 SUGGESTION_IMAGE="${REGISTRY}/katib-suggestion:${VERSION}"
 TRAINER_IMAGE="${REGISTRY}/automl-trainer:${VERSION}"
 
@@ -127,9 +134,9 @@ cluster() {
 # ---- 3. fake GPUs ---------------------------------------------------------------------------
 # The compiled pipeline's GPU steps request nvidia.com/gpu: 1. kind nodes have no GPU, so
 # advertise the extended resource (Kubernetes "advertise extended resources for a node"); the
-# pods then schedule and train on the CPU. Only on clusters this script created.
+# pods then schedule and train on the CPU. By default only on clusters this script created.
 fake_gpus() {
-  [[ "${CREATED_CLUSTER}" == "1" ]] || return 0
+  [[ "${FAKE_GPUS:-${CREATED_CLUSTER}}" == "1" ]] || return 0
   log "advertising 4 fake nvidia.com/gpu per node"
   local node
   for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do
@@ -188,13 +195,12 @@ extension() {
   config="$(kubectl -n kubeflow get configmap katib-config -o jsonpath='{.data.katib-config\.yaml}')"
   grep -q "algorithmName: nac" <<<"${config}" || die "katib-config lacks algorithm nac"
   grep -q "algorithmName: warm-start" <<<"${config}" || die "katib-config lacks warm-start"
-  kubectl -n "${NAMESPACE}" auth can-i list trials.kubeflow.org \
-    --as="system:serviceaccount:${NAMESPACE}:katib-warm-start" | grep -qx yes \
-    || die "katib-warm-start cannot list trials"
-  if kubectl -n "${NAMESPACE}" auth can-i delete trials.kubeflow.org \
-    --as="system:serviceaccount:${NAMESPACE}:katib-warm-start" | grep -qx yes; then
-    die "katib-warm-start may delete trials: the Role grants too much"
-  fi
+  # `auth can-i` exits 1 when the answer is no; compare its printed answer instead.
+  local sa="system:serviceaccount:${NAMESPACE}:katib-warm-start" answer
+  answer="$(kubectl -n "${NAMESPACE}" auth can-i list trials.kubeflow.org --as="${sa}" || true)"
+  [[ "${answer}" == "yes" ]] || die "katib-warm-start cannot list trials"
+  answer="$(kubectl -n "${NAMESPACE}" auth can-i delete trials.kubeflow.org --as="${sa}" || true)"
+  [[ "${answer}" == "no" ]] || die "katib-warm-start may delete trials: the Role grants too much"
 }
 
 # ---- 8. the example Experiments ---------------------------------------------------------------
@@ -259,8 +265,10 @@ spec = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
 assert spec["format"] == "nac-architecture" and spec["version"] == 1, spec.get("format")
 print("constructed architecture:", sum(len(s["cells"]) for s in spec["stages"]), "cells")
 PY
-  kubectl -n "${NAMESPACE}" get trials -l katib.kubeflow.org/experiment=nac-digits \
-    -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | grep -qE '^nac-digits-i1-r0$' \
+  local trials
+  trials="$(kubectl -n "${NAMESPACE}" get trials -l katib.kubeflow.org/experiment=nac-digits \
+    -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')"
+  grep -qx 'nac-digits-i1-r0' <<<"${trials}" \
     || die "nac-digits: no trial named nac-digits-i1-r0 (contracts.md §5 trial names)"
 
   wait_experiment hpo-digits
@@ -306,7 +314,7 @@ YAML
   (cd "${REPO_ROOT}" && "${PYTHON}" -m pipelines submit --host "${host}" \
     --package "${WORK_DIR}/automl.yaml" --experiment nac-e2e --run-name "${run_name}" \
     --param train_epochs=2 --param tune_trials=2 --param tune_epochs=1 \
-    --param 'nac_settings={"iterations": 1, "epochs": 1}') | tee "${WORK_DIR}/submit.log"
+    --param 'nac_settings={"iterations": 1, "training": {"epochs": 1}}') | tee "${WORK_DIR}/submit.log"
   local run_id
   run_id="$(sed -n 's|.*#/runs/details/\([0-9a-zA-Z-]*\).*|\1|p' "${WORK_DIR}/submit.log")"
   [[ -n "${run_id}" ]] || die "could not read the run id from the submit output"

@@ -172,7 +172,8 @@ def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = 
     """
     command = [python, "-u", "-m", "katib.trial", "--data", data,
                "--architecture", "${trialParameters.architecture}",
-               "--seed", "${trialParameters.seed}", "--stats"]
+               "--seed", "${trialParameters.seed}",
+               "--iteration", "${trialParameters.iteration}", "--stats"]
     if epochs is not None:
         command += ["--epochs", str(epochs)]
     trials = (iterations + 1) * replicas
@@ -182,10 +183,7 @@ def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = 
                  trial_parameters=[{"name": "architecture", "reference": "architecture"},
                                    {"name": "iteration", "reference": "iteration"},
                                    {"name": "seed", "reference": "seed"}],
-                 # Katib's webhook wants every declared trial parameter used; the trial CLI has
-                 # no --iteration, so the iteration travels as an environment variable.
-                 job=_job(image, command, gpus=gpus,
-                          env={"NAC_ITERATION": "${trialParameters.iteration}"}))
+                 job=_job(image, command, gpus=gpus))
     spec = body["spec"]
     spec["objective"]["additionalMetricNames"] = [NAC_STATS_METRIC]
     spec["objective"]["metricStrategies"] = [{"name": OBJECTIVE_METRIC, "value": "latest"},

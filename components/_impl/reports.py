@@ -69,7 +69,7 @@ def search_html(rows: list[dict[str, Any]], *, final: str, summary: dict[str, An
            "<h3>Per iteration</h3><table><tr><th>iteration</th><th>cells per stage</th>"
            "<th>branches per stage</th><th>parameters</th><th>val accuracy</th>"
            "<th>seconds</th><th>weakest branches (mean y²)</th>"
-           "<th>strongest branches</th></tr>"]
+           "<th>strongest branches</th><th>pruned next</th></tr>"]
     for r in rows:
         stats = sorted((r.get("stats") or {}).items(), key=lambda kv: kv[1])
         weak = ", ".join(f"{html.escape(k)} {v:.3g}" for k, v in stats[:3])
@@ -80,7 +80,8 @@ def search_html(rows: list[dict[str, Any]], *, final: str, summary: dict[str, An
             f"<td>{'/'.join(str(sum(c)) for c in r['branches_per_cell'])}</td>"
             f"<td>{_fmt(r.get('parameters'))}</td><td>{_fmt(r.get('val_accuracy'))}</td>"
             f"<td>{_fmt(r.get('seconds'), 1)}</td><td>{weak or '–'}</td>"
-            f"<td>{strong or '–'}</td></tr>")
+            f"<td>{strong or '–'}</td>"
+            f"<td>{html.escape(', '.join(r.get('pruned') or [])) or '–'}</td></tr>")
     out.append("</table>")
     out.append(f"<h3>Constructed network</h3><p><code>{html.escape(final)}</code></p>")
     out.append("</body></html>\n")

@@ -27,8 +27,13 @@ def parse_settings(text: str) -> dict[str, Any]:
 
 
 def nac_settings(overrides: dict[str, Any], seed: int) -> Any:
-    """The small-images preset with `overrides` applied (unknown names rejected)."""
+    """The small-images preset with `overrides` applied (unknown names rejected).
+
+    `training` takes a JSON object of TrainConfig fields for the truncated runs; `seed`
+    seeds those runs (iteration t uses seed + t).
+    """
     from nac.construct import NACSettings
+    from nac.training import TrainConfig
 
     preset = NACSettings.small_images()
     fields = {f.name for f in dataclasses.fields(preset)}
@@ -37,8 +42,16 @@ def nac_settings(overrides: dict[str, Any], seed: int) -> Any:
         raise ValueError(f"settings: unknown NAC setting(s) {', '.join(unknown)}; known: "
                          f"{', '.join(sorted(fields))}")
     values = dict(overrides)
-    if "seed" in fields and "seed" not in values:
-        values["seed"] = seed
+    training = values.pop("training", None) or {}
+    if not isinstance(training, dict):
+        raise ValueError('settings.training must be an object of training fields, e.g. '
+                         '{"epochs": 4}')
+    known_training = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(training) - known_training)
+    if bad:
+        raise ValueError(f"settings.training: unknown field(s) {', '.join(bad)}; known: "
+                         f"{', '.join(sorted(known_training))}")
+    values["training"] = dataclasses.replace(preset.training, **{"seed": seed, **training})
     for name, value in values.items():  # JSON lists -> the tuples frozen settings use
         if isinstance(value, list):
             values[name] = tuple(value)
@@ -60,8 +73,9 @@ def trace_rows(trace: list[Any]) -> list[dict[str, Any]]:
             "parameters": getattr(it, "parameters", None),
             "val_accuracy": getattr(it, "val_accuracy", None),
             "seconds": getattr(it, "seconds", None),
-            "stats": dict(getattr(it, "branch_stats", None) or getattr(it, "stats", None)
-                          or {}),
+            "stats": dict(getattr(it, "branch_stats", None) or {}),
+            "pruned": sorted(k for keys in (getattr(it, "pruned", None) or {}).values()
+                             for k in keys),
         })
     return rows
 
@@ -84,31 +98,44 @@ def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
               f"({getattr(it, 'seconds', 0.0):.1f}s)", flush=True)
 
     result = construct(train_ds, val_ds, config, progress=progress)
-    return result.spec, trace_rows(list(result.trace))
+    rows = trace_rows(list(result.trace))
+    rows.append({"iteration": f"{len(rows)} (constructed)",
+                 "branches_per_cell": _branches_per_cell(result.spec), "parameters": None,
+                 "val_accuracy": None, "seconds": None, "stats": {}, "pruned": []})
+    return result.spec, rows
 
 
-def _katib(train_data: Any, settings: dict[str, Any], seed: int, *, name: str,
-           namespace: str, trial_image: str, data_source: str, timeout_seconds: int,
-           workdir: Path) -> tuple[Any, list[dict[str, Any]]]:
+#: NACSettings fields the `nac` suggestion takes as algorithm settings of the same name.
+KATIB_NAC_SETTINGS = ("iterations", "layers_per_stage", "max_layers_per_stage", "construction",
+                      "max_filter_prune", "skip", "stem_channels", "worst_case")
+
+
+def nas_body(train_ds: Any, settings: Any, seed: int, *, name: str, namespace: str,
+             trial_image: str, data: str) -> dict[str, Any]:
+    """The `nac` NAS Experiment searching like `settings` (a NACSettings) would locally.
+
+    Shared fields become algorithm settings, `stages`/`envelope` the nasConfig, the truncated
+    runs' epochs the trial's `--epochs`; the stem kernel, LRN and dropouts are the suggestion's
+    own defaults.
+    """
     from components._common import TRAINER_IMAGE
-    from nac.data import read_dataset
-    from nac.spec import ENVELOPE_OPS, parse_architecture
 
-    train_ds = read_dataset(train_data.path)
-    settings = dict(settings)
-    iterations = int(settings.pop("iterations", 5))
-    epochs = settings.pop("epochs", None)
-    replicas = int(settings.pop("replicas", 1))
-    stages = len(settings.get("layers_per_stage", (2, 2, 2)))
-    ops = list(settings.pop("envelope", ENVELOPE_OPS))
-    settings.setdefault("seed", seed)
-    body = nas_experiment(
-        name=name or derive_name("nac", train_ds.sha256, settings, iterations, seed),
-        namespace=namespace, image=trial_image or TRAINER_IMAGE,
-        data=data_source or train_ds.source, input_shape=list(train_ds.shape),
-        num_classes=train_ds.num_classes, stages=stages, ops=ops, settings=settings,
-        iterations=iterations, replicas=replicas, epochs=epochs)
-    client = client_for("katib", namespace=namespace, workdir=workdir)
+    algorithm = {k: getattr(settings, k) for k in KATIB_NAC_SETTINGS}
+    algorithm["seed"] = seed
+    iterations = algorithm.pop("iterations")
+    return nas_experiment(
+        name=name or derive_name("nac", train_ds.sha256, algorithm, iterations, seed),
+        namespace=namespace, image=trial_image or TRAINER_IMAGE, data=data,
+        input_shape=list(train_ds.shape), num_classes=train_ds.num_classes,
+        stages=settings.stages, ops=list(settings.envelope), settings=algorithm,
+        iterations=iterations, epochs=settings.training.epochs)
+
+
+def search_with_experiment(client: Any, body: dict[str, Any], *,
+                           timeout_seconds: float) -> tuple[Any, list[dict[str, Any]]]:
+    """Run a `nac` Experiment with `client` and read the constructed spec back."""
+    from nac.spec import parse_architecture
+
     result = client.run(body, timeout=timeout_seconds, progress=lambda r: print(
         f"nac_search: Experiment {r.name} {r.status.value}, {len(r.trials)} trials",
         flush=True))
@@ -153,10 +180,14 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
     if backend == "local":
         spec, rows = _local(train_data, val_data, overrides, seed)
     else:
-        spec, rows = _katib(train_data, overrides, seed, name=experiment_name,
-                            namespace=namespace, trial_image=trial_image,
-                            data_source=data_source, timeout_seconds=timeout_seconds,
-                            workdir=Path(architecture.path).parent)
+        from nac.data import read_dataset
+
+        train_ds = read_dataset(train_data.path)
+        body = nas_body(train_ds, nac_settings(overrides, seed), seed, name=experiment_name,
+                        namespace=namespace,
+                        trial_image=trial_image, data=data_source or train_ds.source)
+        client = client_for("katib", namespace=namespace, workdir=Path(architecture.path).parent)
+        spec, rows = search_with_experiment(client, body, timeout_seconds=timeout_seconds)
     atomic_write_text(architecture.path, spec.dumps(indent=2) + "\n")
     architecture.metadata.update({"format": "nac-architecture", "describe": spec.describe()})
     from nac.model import build_model, count_parameters
@@ -165,12 +196,13 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
     last_acc = next((r["val_accuracy"] for r in reversed(rows)
                      if r.get("val_accuracy") is not None), None)
     seconds = sum(r["seconds"] or 0.0 for r in rows)
-    summary = {"backend": backend, "iterations": len(rows), "parameters": parameters,
+    trained = sum(1 for r in rows if r.get("val_accuracy") is not None or r.get("stats"))
+    summary = {"backend": backend, "iterations trained": trained, "parameters": parameters,
                "final network": spec.describe(), "search seconds": round(seconds, 1)}
     if last_acc is not None:
         summary["last val accuracy"] = float(last_acc)
     atomic_write_text(report.path, search_html(rows, final=spec.describe(), summary=summary))
-    values = {"parameters": float(parameters), "iterations": float(len(rows)),
+    values = {"parameters": float(parameters), "iterations": float(trained),
               "cells": float(len(spec.cells())), "branches": float(sum(spec.branch_counts())),
               "search_seconds": float(seconds)}
     if last_acc is not None:

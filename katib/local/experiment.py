@@ -157,7 +157,10 @@ def parse_experiment(doc: dict[str, Any], *, source: str = "experiment") -> Expe
     formats = _metrics_formats(spec.get("metricsCollectorSpec"), problems)
     early, early_settings = _early_stopping(spec.get("earlyStopping"), problems)
     if problems:
-        raise ExperimentError(problems, source=f"Experiment {name!r}" if name else source)
+        label = f"Experiment {name!r}" if name else "Experiment"
+        if source != "experiment":
+            label = f"{source}: {label}"
+        raise ExperimentError(problems, source=label)
     assert objective is not None
     return Experiment(
         name=name, namespace=meta.get("namespace") or "default", objective=objective,

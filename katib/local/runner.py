@@ -11,8 +11,8 @@ It follows Katib's experiment/suggestion controllers (`experiment_controller.go`
   more than `maxFailedTrialCount` trials failed (Failed + MetricsUnavailable), or when
   `maxTrialCount` trials completed.
 Each trial runs the primary container's `command + args` with `cwd=` its own directory, the
-container env merged over ours, and `cores // parallel` threads, so parallel trials share the
-machine instead of oversubscribing it.
+container env merged over ours, and `cores // parallel` threads (capped by the container's CPU
+limit), so parallel trials share the machine instead of oversubscribing it.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ class LocalRunner:
         if self._early:
             for t in self.trials:
                 if t.status is c.TrialStatus.SUCCEEDED:
-                    self._early.add_succeeded(t.name, _reported(t, self.exp))
+                    self._early.add_succeeded(
+                        t.name, _reported(t, self.exp, Path(self.cfg.results).parent))
         self.cfg.workdir.mkdir(parents=True, exist_ok=True)
         if self.trials or resumed.dropped:
             self.progress.message(
@@ -262,9 +263,12 @@ class LocalRunner:
             raise RunnerError(f"trial {name}: {e}") from None
         trial_dir.mkdir(parents=True, exist_ok=True)
         log_path = trial_dir / "trial.log"
-        record.log = str(log_path)
+        record.log = os.path.relpath(log_path, Path(self.cfg.results).parent)
+        threads = self.threads
+        if command.cpu is not None:  # a pod with `limits: cpu: 1` gets one core on a cluster
+            threads = max(1, min(threads, int(command.cpu)))
         env = dict(os.environ)
-        env.update({v: str(self.threads) for v in c.THREAD_ENV_VARS})
+        env.update({v: str(threads) for v in c.THREAD_ENV_VARS})
         env.update({"PYTHONUNBUFFERED": "1", "KATIB_TRIAL_NAME": name,
                     "KATIB_EXPERIMENT_NAME": self.exp.name})
         env.update(self.cfg.env)
@@ -492,12 +496,13 @@ def _parameter_proto(pb: Any, p: Mapping[str, Any]) -> Any:
                             feasible_space=fs)
 
 
-def _reported(t: TrialRecord, exp: Experiment) -> list[float]:
+def _reported(t: TrialRecord, exp: Experiment, base: Path) -> list[float]:
     """Objective values of a resumed trial for medianstop: re-read its log, else its result."""
     obj = exp.objective
-    if t.log and Path(t.log).is_file():
+    log = base / t.log if t.log else None
+    if log is not None and log.is_file():
         collector = MetricsCollector(obj.metric_names, obj.strategies, exp.metrics_formats)
-        with open(t.log, encoding="utf-8", errors="replace") as f:
+        with open(log, encoding="utf-8", errors="replace") as f:
             for line in f:
                 collector.feed(line)
         if collector.values(obj.metric):

@@ -39,6 +39,7 @@ class TrialCommand:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     container_path: str = ""
+    cpu: float | None = None  # the container's CPU limit (else request), if it sets one
 
 
 def trial_parameter_values(experiment: Experiment, trial_name: str,
@@ -124,7 +125,23 @@ def render_trial(experiment: Experiment, trial_name: str, assignments: Mapping[s
     argv = [_expand_k8s_vars(a, env) for a in command + args]
     if argv[0] in _PYTHON_NAMES:
         argv[0] = python or sys.executable
-    return TrialCommand(argv=argv, env=env, container_path=path)
+    return TrialCommand(argv=argv, env=env, container_path=path, cpu=container_cpu(container))
+
+
+def container_cpu(container: Mapping[str, Any]) -> float | None:
+    """CPU limit (else request) of a container or TrainJob trainer, in cores."""
+    resources = container.get("resources") or container.get("resourcesPerNode") or {}
+    for kind in ("limits", "requests"):
+        value = (resources.get(kind) or {}).get("cpu")
+        if value is None:
+            continue
+        text = str(value).strip()
+        try:
+            return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+        except ValueError:
+            raise TemplateError(f"resources.{kind}.cpu: {value!r} is not a CPU quantity "
+                                "(e.g. 2 or 500m)") from None
+    return None
 
 
 def find_primary_container(spec: dict[str, Any], name: str) -> tuple[dict[str, Any], str]:

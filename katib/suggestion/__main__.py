@@ -4,6 +4,11 @@ Serves ``api.v1.beta1.Suggestion`` and ``grpc.health.v1.Health`` (SERVING for
 ``manager.v1beta1.Suggestion``) on 0.0.0.0:6789 by default, logs JSON lines on stderr and
 shuts down gracefully on SIGTERM/SIGINT (in-flight calls get a grace period). Never imports
 torch: it runs in the lean suggestion image.
+
+scipy is hidden from this process unless ``--allow-scipy``: the lean image does not install it,
+and where it is installed (a dev venv) the ``cmaes`` package would import ``scipy.stats``
+(+60 MiB resident) for two functions it also implements in numpy. ``sampler=gp`` needs scipy
+and torch, so it is only offered with ``--allow-scipy`` in an image that has both.
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"listen address (default {DEFAULT_HOST})")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--allow-scipy", action="store_true",
+                        help="let algorithms import scipy (needed for sampler=gp)")
     args = parser.parse_args(argv)
+    if not args.allow_scipy:
+        sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]  # import -> ImportError
     if not 0 <= args.port <= 65535:
         parser.error(f"--port: {args.port} is not a TCP port (0-65535)")
     logs.configure(args.log_level)

@@ -26,10 +26,13 @@ from katib.api import api_pb2, api_pb2_grpc
 from .algorithms import AlgorithmRegistry, SuggestionRequest
 from .errors import SuggestionInputError
 from .search_space import experiment_from_proto
-from .trials import trials_from_proto
+from .trials import TrialView, trials_from_proto
 
 log = logging.getLogger("katib.suggestion")
 _REPLY_CACHE = 64
+#: Most assignments one GetSuggestions call may ask for (Katib asks parallelTrialCount).
+MAX_REQUEST_NUMBER = 1000
+_VIEW_CACHE = 16  # experiments whose trial views are kept
 R = TypeVar("R")
 
 
@@ -77,6 +80,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self._registry = registry or AlgorithmRegistry()
         self._lock = threading.Lock()  # algorithms keep caches; serialise calls
         self._replies: OrderedDict[bytes, bytes] = OrderedDict()
+        self._trial_views: OrderedDict[str, dict[str, TrialView]] = OrderedDict()
 
     @_guarded(api_pb2.ValidateAlgorithmSettingsReply)
     def ValidateAlgorithmSettings(  # noqa: N802 - gRPC method name
@@ -93,6 +97,11 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     ) -> api_pb2.GetSuggestionsReply:
         if request.current_request_number < 0:
             raise SuggestionInputError("current_request_number must be >= 0")
+        if request.current_request_number > MAX_REQUEST_NUMBER:
+            # Unbounded, one call could allocate gigabytes and hold the lock for minutes.
+            raise SuggestionInputError(
+                f"current_request_number {request.current_request_number} is above the limit "
+                f"{MAX_REQUEST_NUMBER}; lower the Experiment's parallelTrialCount")
         fingerprint = hashlib.blake2b(
             request.SerializeToString(deterministic=True), digest_size=20
         ).digest()
@@ -110,9 +119,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     def _suggest(self, request: api_pb2.GetSuggestionsRequest) -> api_pb2.GetSuggestionsReply:
         experiment = experiment_from_proto(request.experiment)
         algorithm = self._registry.get(experiment.algorithm)
+        views = self._trial_views.setdefault(experiment.name, {})
+        self._trial_views.move_to_end(experiment.name)
+        while len(self._trial_views) > _VIEW_CACHE:
+            self._trial_views.popitem(last=False)
         suggestion_request = SuggestionRequest(
             experiment=experiment,
-            trials=tuple(trials_from_proto(request.trials)),
+            trials=tuple(trials_from_proto(request.trials, views)),
             current_request_number=request.current_request_number,
             total_request_number=request.total_request_number,
         )

@@ -4,6 +4,8 @@ requirements alone, and every image reference carries the package version."""
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -115,6 +117,16 @@ def test_copied_paths_exist_and_are_not_dockerignored(image: str) -> None:
             assert top not in ignored, f"{image}: COPY {src} but .dockerignore drops {top}"
     for needed in ("pyproject.toml", "README.md", "nac", "katib", "images"):
         assert needed not in ignored
+    # No pattern drops a source file the images need, the generated gRPC stubs included.
+    stubs = [ROOT / "katib" / "api" / n for n in ("api_pb2.py", "api_pb2_grpc.py", "api.proto")]
+    assert all(p.is_file() for p in stubs), "generated stubs missing: run `make proto`"
+    sources = [*stubs, *(p for d in ("nac", "katib") for p in (ROOT / d).rglob("*.py")
+                         if "__pycache__" not in p.parts)]
+    for path in sources:
+        rel = path.relative_to(ROOT).as_posix()
+        for pattern in ignored:
+            assert not fnmatch.fnmatch(rel, pattern.replace("**/", "*")), \
+                f".dockerignore pattern {pattern!r} drops {rel}"
 
 
 def test_suggestion_entrypoint_is_the_service_module_on_port_6789() -> None:
@@ -169,25 +181,73 @@ def test_requirement_pins_cover_pyproject_and_satisfy_its_specifiers(
             f"{image}: {name}=={pins[name]} violates {spec}: run images/lock_requirements.py"
 
 
-def test_suggestion_service_imports_only_what_the_lean_image_installs() -> None:
-    """Import the service in a fresh interpreter and map every loaded module to its
-    distribution: all must be stdlib, our own package, or pinned in the image's requirements."""
-    code = ("import sys, json, katib.suggestion.__main__, katib.suggestion.service; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ},
-                         capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    loaded = set(json.loads(out.stdout))
-    assert "torch" not in loaded and "kfp" not in loaded
+# Prelude for a subprocess that behaves like the lean image: argv[1] is a JSON list of the
+# top-level modules it installs; importing anything else raises ImportError, as there.
+_LEAN_PRELUDE = """
+import importlib.abc, json, sys
+allowed = set(json.loads(sys.argv.pop(1)))
+
+class LeanImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top not in allowed and top not in sys.builtin_module_names:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, LeanImage())
+"""
+
+_LEAN_IMPORT = _LEAN_PRELUDE + """
+import katib.suggestion.__main__
+from katib.suggestion import testing
+from katib.suggestion.service import SuggestionServicer
+import katib.suggestion.algorithms.nac, katib.suggestion.algorithms.optuna_hpo
+import nac.restructure, nac.spec
+
+class Context:
+    code = None
+    def set_code(self, code): self.code = code
+    def set_details(self, details): print(details, file=sys.stderr)
+
+servicer = SuggestionServicer()
+for experiment in (testing.nas_experiment(), testing.hpo_experiment(settings={"sampler": "tpe"})):
+    context = Context()
+    reply = servicer.GetSuggestions(testing.request(experiment, count=2), context)
+    assert context.code is None and len(reply.parameter_assignments) == 2, context.code
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+# The image's ENTRYPOINT + CMD (argv[1:]), run as `python -m` would, in the lean environment.
+_LEAN_ENTRYPOINT = _LEAN_PRELUDE + """
+import runpy
+module, *args = sys.argv[1:]
+sys.argv = [module, *args]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def lean_allowed() -> list[str]:
+    """Top-level modules importable in the suggestion image: stdlib, ours, pinned deps."""
     pins = requirement_pins(IMAGES / "suggestion" / "requirements.txt")
-    ours = {"nac", "katib", "components", "pipelines"}
-    dists = importlib.metadata.packages_distributions()
-    missing = {}
-    for module in loaded - set(sys.stdlib_module_names) - ours - {"__main__", "_distutils_hack"}:
-        names = {canonicalize_name(d) for d in dists.get(module, [])}
-        if names and not names & set(pins):
-            missing[module] = sorted(names)
-    assert missing == {}, f"imported by the service but not in the suggestion image: {missing}"
+    modules_of = importlib.metadata.packages_distributions()
+    allowed = set(sys.stdlib_module_names) | {"nac", "katib", "_distutils_hack"}
+    allowed |= {m for m, dists in modules_of.items()
+                if {canonicalize_name(d) for d in dists} & set(pins)}
+    return sorted(allowed)
+
+
+def test_suggestion_service_runs_with_only_what_the_lean_image_installs() -> None:
+    """Run the service's nac and warm-start suggestions in a fresh interpreter where every
+    module outside the stdlib, our package and the image's pinned requirements is missing, as in
+    the image: optional imports (grpcio probing for grpc_tools) must degrade, required ones
+    (including lazy imports inside the algorithms) would fail here."""
+    out = subprocess.run([sys.executable, "-c", _LEAN_IMPORT, json.dumps(lean_allowed())],
+                         cwd=ROOT, env={**os.environ}, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, f"the service needs a module the image lacks:\n{out.stderr}"
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert {"grpc", "katib", "google", "optuna", "nac"} <= loaded
+    assert not loaded & {"torch", "kfp", "components", "pipelines", "grpc_tools"}
 
 
 def test_every_image_reference_carries_the_package_version() -> None:
@@ -212,6 +272,7 @@ def test_every_image_reference_carries_the_package_version() -> None:
 
 def test_compiled_pipeline_uses_the_versioned_trainer_image_and_never_pip_installs() -> None:
     import yaml
+
     from components import _common
 
     compiled = ROOT / "pipelines" / "automl.yaml"
@@ -226,3 +287,38 @@ def test_compiled_pipeline_uses_the_versioned_trainer_image_and_never_pip_instal
         assert "pip install" not in text and "ensurepip" not in text, \
             f"{name}: runtime pip install (breaks air-gapped clusters)"
     assert ":latest" not in compiled.read_text()
+
+
+def test_suggestion_entrypoint_serves_katibs_grpc_health_probe_and_stops_on_sigterm() -> None:
+    """Start the Dockerfile's ENTRYPOINT + CMD (port swapped for a free one) with only the lean
+    image's modules, then probe it the way Kubernetes' native gRPC probe does for Katib:
+    grpc.health.v1.Health/Check with service "manager.v1beta1.Suggestion" must be SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    steps = dict(instructions(DOCKERFILES["suggestion"]))
+    python, dash_m, module = json.loads(steps["ENTRYPOINT"])
+    assert (python, dash_m) == ("python", "-m")
+    args = json.loads(steps["CMD"])
+    args[args.index("--port") + 1] = "0"  # any free port: 6789 may be taken on a shared host
+    proc = subprocess.Popen([sys.executable, "-c", _LEAN_ENTRYPOINT, json.dumps(lean_allowed()),
+                             module, *args, "--host", "127.0.0.1"],
+                            cwd=ROOT, env={**os.environ}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"listening on [\d.]+:(\d+)", line)
+        assert match, f"no listening line: {line!r} {proc.stderr.read() if proc.poll() else ''}"
+        with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(
+                service="manager.v1beta1.Suggestion"), timeout=10, wait_for_ready=True)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        proc.terminate()  # SIGTERM, as the kubelet sends
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()

@@ -81,8 +81,14 @@ def test_builtin_kinds_validate_against_kubernetes_schemas(kustomization: str) -
 @pytest.mark.parametrize("kustomization", ["examples", *OVERLAYS])
 def test_trial_jobs_validate_as_batch_v1_jobs(kustomization: str) -> None:
     for name, exp in experiments(kustomization).items():
-        job = dict(exp["spec"]["trialTemplate"]["trialSpec"])
-        assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job"), name
+        template = exp["spec"]["trialTemplate"]["trialSpec"]
+        assert (template["apiVersion"], template["kind"]) == ("batch/v1", "Job"), name
+        # Katib's webhook: no metadata.name/namespace in the template (kustomize must not have
+        # added one), then every ${trialParameters.x} replaced by "test-value" and the result
+        # converted to a batch/v1 Job (validator.go validateTrialTemplate).
+        assert not (template.get("metadata") or {}).keys() & {"name", "namespace"}, name
+        text = re.sub(r"\$\{trialParameters\.[^}]+\}", "test-value", yaml.safe_dump(template))
+        job = yaml.safe_load(text)
         job["metadata"] = {"name": f"{name}-trial"}
         kubernetes_validate.validate(job, K8S_VERSION, strict=True)
 
@@ -139,6 +145,7 @@ def test_experiments_follow_katib_webhook_rules(kustomization: str) -> None:
         (container,) = tt["trialSpec"]["spec"]["template"]["spec"]["containers"]
         assert container["name"] == tt["primaryContainerName"], name
         assert container["image"] == TRAINER_IMAGE, name
+        assert container["securityContext"]["runAsNonRoot"] is True, name
         # Unbuffered, or the StdOut collector sees no metrics (katib#2175).
         assert container["command"][:4] == ["python", "-u", "-m", "katib.trial"], name
         assert spec["algorithm"]["algorithmName"] in OUR_ALGORITHMS, name
@@ -165,6 +172,8 @@ def test_nas_example_matches_the_nac_contract(kustomization: str) -> None:
     collector = spec["metricsCollectorSpec"]
     assert collector["collector"]["kind"] == "StdOut"
     formats = collector["source"]["filter"]["metricsFormat"]
+    for f in formats:  # the webhook wants two top-level groups: name, value
+        assert re.match(r".*\(.*\).*\(.*\).*", f) and re.compile(f).groups >= 2
     assert formats == [r"([\w-]+)=([+-]?\d+(?:\.\d+)?(?:[Ee][+-]?\d+)?)", r"(nac-stats)=(\{\S+\})"]
     # The filters read what the trial prints (contracts.md §3).
     lines = ["epoch=3", "loss=0.1234", "accuracy=0.9861", 'nac-stats={"v":1,"branches":'

@@ -32,6 +32,8 @@ import hashlib
 import importlib.util
 import math
 import random
+import sys
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -146,9 +148,13 @@ class _StudyCache:
 
 
 def _gp_available() -> bool:
-    return importlib.util.find_spec("torch") is not None and (
-        importlib.util.find_spec("scipy") is not None
-    )
+    """GPSampler needs torch and scipy; the server hides scipy unless --allow-scipy."""
+    for name in ("torch", "scipy"):
+        if name in sys.modules and sys.modules[name] is None:
+            return False
+        if importlib.util.find_spec(name) is None:
+            return False
+    return True
 
 
 class OptunaAlgorithm(Algorithm):
@@ -158,6 +164,8 @@ class OptunaAlgorithm(Algorithm):
         self._custom_objects = custom_objects
         self._studies: OrderedDict[str, _StudyCache] = OrderedDict()
         self._priors: dict[tuple[str, str, bool], list[PriorTrial]] = {}
+        # experiment -> (space, objective, {trial name: (view, parsed values, value) | None})
+        self._parsed: OrderedDict[str, tuple[Any, Any, dict[str, Any]]] = OrderedDict()
 
     # ----------------------------------------------------------------- settings / checks
     def settings_table(self, algorithm_name: str) -> SettingsTable:
@@ -176,7 +184,8 @@ class OptunaAlgorithm(Algorithm):
             else:
                 raise SuggestionInputError(
                     "algorithm setting sampler='gp' needs torch and scipy, which this image "
-                    "does not install; use sampler=tpe"
+                    "does not provide (or the server runs without --allow-scipy); use "
+                    "sampler=tpe"
                 )
         seed = values["seed"]
         if seed is None:
@@ -223,7 +232,7 @@ class OptunaAlgorithm(Algorithm):
             start = len(request.trials)
         params = exp.parameters
         priors = self._load_priors(cfg, exp.objective) if cfg.warm_start_source else []
-        told = _told_trials(request.trials, params, exp.objective)
+        told = self._told(exp, request.trials)
 
         out: list[dict[str, str]] = []
         if cfg.warm_start_type == "transfer" and priors:
@@ -264,6 +273,35 @@ class OptunaAlgorithm(Algorithm):
         return [Assignment(v) for v in out]
 
     # ------------------------------------------------------------------ internals
+    def _told(
+        self, exp: ExperimentView, trials: tuple[TrialView, ...]
+    ) -> list[tuple[TrialView, dict[str, Any], float]]:
+        """Finished trials with a numeric objective inside the space, in completion order.
+
+        Parsed records are cached per experiment by trial view identity (the service reuses
+        a finished trial's view), for as long as the space and objective are unchanged.
+        """
+        entry = self._parsed.get(exp.name)
+        if entry is None or entry[0] != exp.parameters or entry[1] != exp.objective:
+            entry = (exp.parameters, exp.objective, {})
+            self._parsed[exp.name] = entry
+            while len(self._parsed) > _MAX_CACHED_STUDIES:
+                self._parsed.popitem(last=False)
+        self._parsed.move_to_end(exp.name)
+        memo: dict[str, Any] = entry[2]
+        out = []
+        for t in trials:
+            hit = memo.get(t.name)
+            if hit is None or hit[0] is not t:
+                record = _told_record(t, exp.parameters, exp.objective)
+                hit = (t, record)
+                if t.condition.finished:
+                    memo[t.name] = hit
+            if hit[1] is not None:
+                out.append(hit[1])
+        out.sort(key=lambda item: (item[0].completion_time, item[0].name))
+        return out
+
     def _load_priors(self, cfg: HpoConfig, objective: Objective) -> list[PriorTrial]:
         key = (cfg.warm_start_source, objective.metric, objective.maximize)
         if key not in self._priors:
@@ -376,12 +414,14 @@ def _make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
         return optuna.samplers.GPSampler(
             seed=seed, n_startup_trials=cfg.n_startup_trials, warn_independent_sampling=False
         )
-    return optuna.samplers.CmaEsSampler(
-        seed=seed,
-        sigma0=cfg.sigma,
-        source_trials=source,
-        warn_independent_sampling=False,
-    )
+    with warnings.catch_warnings():  # source_trials is "experimental" in optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.CmaEsSampler(
+            seed=seed,
+            sigma0=cfg.sigma,
+            source_trials=source,
+            warn_independent_sampling=False,
+        )
 
 
 def _key(assignments: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -397,22 +437,17 @@ def _inside(assignments: dict[str, str], params: tuple[Parameter, ...]) -> bool:
     return True
 
 
-def _told_trials(
-    trials: tuple[TrialView, ...], params: tuple[Parameter, ...], objective: Objective
-) -> list[tuple[TrialView, dict[str, Any], float]]:
-    """Finished trials with a numeric objective inside the space, in completion order."""
-    out = []
-    for t in trials:
-        value = t.objective(objective.metric)
-        if value is None:
-            continue
-        try:
-            values = {p.name: p.parse(t.assignments[p.name]) for p in params}
-        except (KeyError, ValueError):
-            continue  # a trial from an older search space: not an observation of this one
-        out.append((t, values, value))
-    out.sort(key=lambda item: (item[0].completion_time, item[0].name))
-    return out
+def _told_record(
+    t: TrialView, params: tuple[Parameter, ...], objective: Objective
+) -> tuple[TrialView, dict[str, Any], float] | None:
+    value = t.objective(objective.metric)
+    if value is None:
+        return None
+    try:
+        values = {p.name: p.parse(t.assignments[p.name]) for p in params}
+    except (KeyError, ValueError):
+        return None  # a trial from an older search space: not an observation of this one
+    return (t, values, value)
 
 
 def _distributions(params: tuple[Parameter, ...]) -> dict[str, Any]:

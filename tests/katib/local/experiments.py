@@ -23,7 +23,6 @@ def hpo(name: str = "fake-hpo", *, args: list[str] | None = None, algorithm: str
             "algorithm": {"algorithmName": algorithm},
             "parallelTrialCount": 1,
             "maxTrialCount": 4,
-            "maxFailedTrialCount": 4,
             "parameters": parameters or [
                 {"name": "x", "parameterType": "discrete",
                  "feasibleSpace": {"list": ["0.1", "0.2", "0.3", "0.4"]}},

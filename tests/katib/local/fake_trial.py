@@ -2,7 +2,8 @@
 
 --values 0.1,0.5,0.9 prints `accuracy=<v>` once per value (sleeping --sleep between them);
 --exit N exits with N after printing; --silent prints no metric; --marker FILE appends
-"start <t>" / "end <t>" lines (for overlap checks).
+"start <t>" / "end <t>" lines (for overlap checks); --bad-after N prints 0.05 values once N
+trials have started before it (per the marker file); --fail-on X exits 1 when --x equals X.
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ def main() -> int:
     p.add_argument("--silent", action="store_true")
     p.add_argument("--marker", default="")
     p.add_argument("--name", default="")
+    p.add_argument("--bad-after", type=int, default=-1)
+    p.add_argument("--fail-on", type=float, default=None)
     args = p.parse_args()
+    earlier = 0
+    if args.marker and os.path.exists(args.marker):
+        with open(args.marker) as f:
+            earlier = sum(1 for line in f if line.startswith("start"))
     if args.marker:
         with open(args.marker, "a") as f:
             f.write(f"start {args.name} {time.time()}\n")
     print(f"cwd={os.getcwd()} threads={os.environ.get('OMP_NUM_THREADS')}", flush=True)
     values = [float(v) for v in args.values.split(",") if v] or [args.x]
+    if 0 <= args.bad_after <= earlier:
+        values = [0.05] * len(values)
     for v in values:
         time.sleep(args.sleep)
         if not args.silent:
@@ -35,9 +44,10 @@ def main() -> int:
     if args.marker:
         with open(args.marker, "a") as f:
             f.write(f"end {args.name} {time.time()}\n")
-    if args.exit:
+    code = 1 if args.fail_on is not None and args.x == args.fail_on else args.exit
+    if code:
         print("Traceback: boom (simulated failure)", file=sys.stderr, flush=True)
-    return args.exit
+    return code
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def test_pytorchjob_without_master_is_explained() -> None:
 def test_wrong_primary_container_lists_the_containers() -> None:
     doc = hpo()
     doc["spec"]["trialTemplate"]["primaryContainerName"] = "trainer"
-    with pytest.raises(TemplateError, match=r"no container 'trainer' in .*\(found \['training'\]\)"):
+    with pytest.raises(TemplateError,
+                       match=r"no container 'trainer' in .*\(found \['training'\]\)"):
         render_trial(parse_experiment(doc), "t", {"x": "1"})
 
 
@@ -115,3 +116,16 @@ def test_rendered_spec_carries_trial_name() -> None:
     assert spec["metadata"] == {"name": "trial-9", "namespace": "default"}
     args = spec["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[:4] == ["--x", "0.3", "--name", "trial-9"]
+
+
+def test_cpu_limit_is_read_from_the_container() -> None:
+    doc = hpo()
+    container = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"][
+        "containers"][0]
+    container["resources"] = {"requests": {"cpu": "500m"}, "limits": {"cpu": "2"}}
+    assert render_trial(parse_experiment(doc), "t", {"x": "1"}).cpu == 2.0
+    container["resources"] = {"requests": {"cpu": "1500m"}}
+    assert render_trial(parse_experiment(doc), "t", {"x": "1"}).cpu == 1.5
+    container["resources"] = {"limits": {"cpu": "lots"}}
+    with pytest.raises(TemplateError, match="resources.limits.cpu: 'lots' is not a CPU quantity"):
+        render_trial(parse_experiment(doc), "t", {"x": "1"})

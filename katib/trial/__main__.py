@@ -1,0 +1,10 @@
+"""``python -u -m katib.trial ...``: see :mod:`katib.trial.cli`."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Katib trial CLI: train one architecture and print Katib StdOut metrics (contracts.md §3).
+
+    python -u -m katib.trial --data builtin:digits --architecture b64:... --epochs 3 --stats
+
+Prints, flushed per line, ``epoch=<n>``, ``loss=<validation loss>``, ``accuracy=<validation
+accuracy>`` every epoch and, with ``--stats``, one ``nac-stats=<compact JSON>`` line at the end
+(the metric the ``nac`` suggestion reads back; docs/katib.md). Exit codes: 0 success, 2 bad
+arguments or input (the message names the argument), 1 training failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# The split an ingest source gets inside the trial: fixed, so every trial sees the same rows.
+SPLIT_SEED = 0
+VAL_FRACTION = 0.1
+TEST_FRACTION = 0.2
+
+
+class BadInput(ValueError):
+    """A user error; the message starts with the argument it concerns."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m katib.trial", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True,
+                   help="dataset artifact directory (train split) or an ingest source such as "
+                        "builtin:digits (split inside the trial with a fixed seed)")
+    p.add_argument("--val-data", help="validation split directory (with a directory --data)")
+    p.add_argument("--architecture",
+                   help="spec as JSON, b64:<base64url JSON> or @path; default: the initial "
+                        "EnvelopeNet for the data's shape")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=3e-4)
+    p.add_argument("--dropout", type=float, default=None,
+                   help="overrides the spec's branch and head dropout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume from it")
+    p.add_argument("--stats", action="store_true", help="print the nac-stats metric at the end")
+    p.add_argument("--stat-mode", choices=("meansss", "variance"), default="meansss",
+                   help="branch statistic for --stats (the nac setting `stat` must match)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: $OMP_NUM_THREADS, else torch's default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<n>")
+    p.add_argument("--iteration", type=int, default=None,
+                   help="the nac iteration (informational; lets a template reference it)")
+    return p
+
+
+def _threads(args: argparse.Namespace) -> int | None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise BadInput(f"--threads: must be >= 1, got {args.threads}")
+        return args.threads
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise BadInput(f"OMP_NUM_THREADS={env!r} is not an integer; unset it or "
+                           "pass --threads") from None
+        return value if value >= 1 else None
+    return None
+
+
+def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    from nac.data import DataError, ingest, read_dataset, split_dataset
+
+    path = Path(args.data)
+    try:
+        if path.is_dir():
+            if not args.val_data:
+                raise BadInput("--val-data: required when --data is a dataset directory "
+                               "(or pass an ingest source such as builtin:digits)")
+            return read_dataset(path), read_dataset(args.val_data)
+        if args.val_data:
+            raise BadInput("--val-data: only valid with a dataset directory as --data")
+        splits = split_dataset(ingest(args.data), val_fraction=VAL_FRACTION,
+                               test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+        return splits.train, splits.val
+    except DataError as e:
+        raise BadInput(f"--data: {e}") from None
+
+
+def _architecture(args: argparse.Namespace, train_ds: Any) -> Any:
+    from nac.spec import SpecError, initial_envelopenet, parse_architecture
+
+    try:
+        if args.architecture is None:
+            return initial_envelopenet(train_ds.shape, len(train_ds.classes))
+        spec = parse_architecture(args.architecture)
+    except SpecError as e:
+        raise BadInput(f"--architecture: {e}") from None
+    if tuple(spec.input_shape) != tuple(train_ds.shape):
+        raise BadInput(f"--architecture: input_shape {list(spec.input_shape)} does not match the "
+                       f"data's shape {list(train_ds.shape)}")
+    if spec.num_classes != len(train_ds.classes):
+        raise BadInput(f"--architecture: num_classes {spec.num_classes} does not match the data's "
+                       f"{len(train_ds.classes)} classes")
+    return spec
+
+
+def _emit(out: TextIO, name: str, value: float | int | str) -> None:
+    out.write(f"{name}={value}\n")
+    out.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Train as the arguments say; raise BadInput for user errors."""
+    threads = _threads(args)
+    train_ds, val_ds = _load_data(args)
+    spec = _architecture(args, train_ds)
+
+    import torch
+
+    from katib import nac_stats
+    from nac.training import TrainConfig, train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        config = TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+            weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed,
+            threads=threads, device=args.device, stats=args.stats,
+            stat_mode="mean_sq" if args.stat_mode == "meansss" else "variance",
+            checkpoint_dir=args.checkpoint_dir,
+        )
+    except ValueError as e:
+        field = str(e).split(":", 1)[0].replace("_", "-")
+        raise BadInput(f"--{field}: {str(e).split(':', 1)[-1].strip()}") from None
+
+    printed: list[int] = []
+
+    def on_epoch(record: Any) -> None:
+        printed.append(record.epoch)
+        _emit(out, "epoch", record.epoch)
+        loss = record.val_loss if record.val_loss is not None else record.train_loss
+        acc = record.val_accuracy if record.val_accuracy is not None else record.train_accuracy
+        if loss is not None and math.isfinite(loss):
+            _emit(out, "loss", f"{loss:.6g}")
+        _emit(out, "accuracy", f"{acc:.6g}")
+
+    result = train(spec, train_ds, val_ds, config, on_epoch=on_epoch)
+    if not printed and result.history:  # resumed after the last epoch: report it again
+        on_epoch(result.history[-1])
+    if args.stats:
+        out.write(nac_stats.line(nac_stats.NacStats(result.branch_stats, result.gate_stats,
+                                                     args.stat_mode)) + "\n")
+        out.flush()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # argparse exits 2 naming the argument
+    try:
+        return run(args)
+    except BadInput as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # a training failure: Katib marks the trial Failed
+        print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        return EXIT_FAILED

@@ -1,0 +1,94 @@
+"""`python -m katib.trial`: argument errors, Katib StdOut lines, nac-stats, resume."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from katib import nac_stats
+from katib.trial import main
+from nac.spec import initial_envelopenet
+
+ROOT = Path(__file__).resolve().parents[3]
+NUMERIC = re.compile(r"([\w-]+)=([+-]?\d+(?:\.\d+)?(?:[Ee][+-]?\d+)?)")
+STATS = re.compile(r"(nac-stats)=(\{\S+\})")
+TINY = initial_envelopenet((1, 8, 8), 10, layers_per_stage=(1, 1, 1), stem_channels=6)
+
+
+def trial(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-u", "-m", "katib.trial", *args], cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--architecture", "b64:@@@"], "--architecture: architecture: not valid JSON"),
+    (["--architecture", "{\"format\": \"nope\"}"], "--architecture:"),
+    (["--architecture", initial_envelopenet((3, 8, 8), 10, stem_channels=6).to_b64()],
+     "--architecture: input_shape [3, 8, 8] does not match the data's shape [1, 8, 8]"),
+    (["--threads", "0"], "--threads: must be >= 1, got 0"),
+    (["--epochs", "0"], "--epochs: must be an integer >= 1, got 0"),
+    (["--lr", "-1"], "--lr: must be a finite number >= 0, got -1.0"),
+    (["--val-data", "/tmp"], "--val-data: only valid with a dataset directory as --data"),
+])
+def test_bad_input_exits_2_naming_the_argument(args: list[str], message: str, capsys) -> None:
+    assert main(["--data", "builtin:digits", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_data_source_and_missing_data_in_a_real_process() -> None:
+    out = trial("--data", "nosuchscheme:thing")
+    assert out.returncode == 2 and out.stderr.startswith("error: --data:"), out.stderr
+    assert "Traceback" not in out.stderr
+    out = trial()
+    assert out.returncode == 2 and "--data" in out.stderr
+
+
+def test_prints_katib_metrics_and_nac_stats(tmp_path: Path) -> None:
+    arch = tmp_path / "arch.json"
+    arch.write_text(TINY.dumps(indent=2))
+    out = trial("--data", "builtin:digits", "--architecture", f"@{arch}", "--epochs", "2",
+                "--stats", "--seed", "3", "--batch-size", "128")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    numeric = [m for line in lines for m in NUMERIC.findall(line) if not line.startswith("nac")]
+    names = [n for n, _ in numeric]
+    assert names == ["epoch", "loss", "accuracy"] * 2
+    assert 0.0 <= float(dict(numeric)["accuracy"]) <= 1.0
+    match = STATS.fullmatch(lines[-1])
+    assert match, lines[-1]
+    stats = nac_stats.decode(match.group(2))
+    assert set(stats.branches) == set(TINY.branch_keys())
+    assert set(stats.gates) == set(TINY.gate_keys())
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    args = ["--data", "builtin:digits", "--architecture", TINY.to_b64(), "--epochs", "2",
+            "--stats", "--batch-size", "128", "--threads", "1"]
+    ckpt = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "katib.trial", *args,
+                             "--checkpoint-dir", str(ckpt)], cwd=ROOT, env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.strip() == "epoch=1":
+            proc.kill()  # the epoch-1 checkpoint is written before the line is printed
+            break
+    proc.wait(timeout=60)
+    resumed = trial(*args, "--checkpoint-dir", str(ckpt))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch=1" not in resumed.stdout.splitlines()
+    assert "epoch=2" in resumed.stdout.splitlines()
+    straight = trial(*args)
+    assert straight.returncode == 0, straight.stderr
+    assert resumed.stdout.splitlines()[-1] == straight.stdout.splitlines()[-1]  # nac-stats
+    # a finished run restarted again reports its last epoch instead of nothing
+    again = trial(*args, "--checkpoint-dir", str(ckpt))
+    assert again.stdout.splitlines()[:3][0] == "epoch=2"
