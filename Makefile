@@ -36,7 +36,7 @@ bench: setup
 	$(PY) benchmarks/grid_search_digits.py
 
 reliability: setup
-	$(PY) -m tests.reliability
+	$(PY) benchmarks/reliability.py
 
 proto: setup
 	$(PY) -m katib.api.generate
@@ -61,7 +61,8 @@ images:
 
 # Render every kustomization (needs kubectl >= 1.27 or kustomize >= 5).
 kustomize:
-	@for k in manifests/base manifests/examples manifests/overlays/kubeflow manifests/overlays/kind; do \
+	@for k in manifests/base manifests/examples manifests/overlays/kubeflow manifests/overlays/kind \
+		manifests/optional/pipeline-katib-backend; do \
 		echo "# ---- $$k"; kubectl kustomize $$k || exit 1; done
 
 clean:

@@ -11,11 +11,9 @@ import functools
 
 from kfp import dsl
 
-from nac import __version__
+from components._image import IMAGE_REPOSITORY, TRAINER_IMAGE
 
-#: Versioned trainer image (images/trainer/Dockerfile); never `:latest`.
-IMAGE_REPOSITORY = "ghcr.io/kubeflow-nac/automl-trainer"
-TRAINER_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
+__all__ = ["IMAGE_REPOSITORY", "TRAINER_IMAGE", "component"]
 
 #: Decorator for our lightweight components: pinned image, no runtime pip installs.
 component = functools.partial(

@@ -19,6 +19,7 @@ def train(
     training_log: Output[Markdown],
     epochs: int = 30,
     include_val: bool = True,
+    label_smoothing: float = 0.1,
     seed: int = 0,
     checkpoint_dir: str = "",
     run_id: str = "",
@@ -39,6 +40,7 @@ def train(
             batch_size, momentum, dropout; missing ones take the training defaults.
         epochs: training epochs.
         include_val: train on train + val (the hyperparameters are already chosen).
+        label_smoothing: label smoothing of the cross-entropy loss.
         seed: random seed.
         checkpoint_dir: directory for checkpoints (a mounted PVC in the cluster); empty =
             a directory beside the model output.
@@ -52,5 +54,6 @@ def train(
     return run_train(
         train_data=train_data, val_data=val_data, architecture=architecture,
         hyperparameters=hyperparameters, model=model, metrics=metrics,
-        training_log=training_log, epochs=epochs, include_val=include_val, seed=seed,
+        training_log=training_log, epochs=epochs, include_val=include_val,
+        label_smoothing=label_smoothing, seed=seed,
         checkpoint_dir=checkpoint_dir, run_id=run_id)

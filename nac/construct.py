@@ -77,11 +77,12 @@ class NACSettings:
     def small_images(cls, **overrides: Any) -> NACSettings:
         """Preset for small images (8x8 .. 32x32) on a CPU: minutes, not GPU-days.
 
-        Tuned on `builtin:digits` (1x8x8, ~1.3k training rows) to finish a search in well under
+        Tuned on `builtin:digits` (1x8x8, ~1.3k training rows) so a search takes well under
         180 s on 2 CPU cores: a 3x3 stem with 32 channels and no LRN (an 8x8 image needs
-        spatial context in the stem, and LRN only slows small nets), 2+2+1 initial cells, growth
-        capped at 4 cells in stages 0 and 1 (reached after 3 iterations), 3 iterations of 6
-        epochs at batch 32 with cosine decay from 0.05. Everything else is the reference's.
+        spatial context in the stem; LRN only slows small nets), 2+2+1 initial cells, stages 0
+        and 1 constructing with cap 4 (2 -> 3 -> 4 -> 5 cells, 12 -> 14 -> 16 -> 17 branches),
+        3 iterations of 6 epochs at batch 32 with cosine decay from 0.05. Everything else
+        (prune budget, statistic, skip gating) is the reference's.
         """
         base = cls(
             iterations=3,

@@ -161,7 +161,14 @@ def load_model(directory: str | os.PathLike[str], *, device: str = "cpu") -> tup
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{directory}: {WEIGHTS_FILE} is missing; the artifact is incomplete")
-    state = torch.load(weights, map_location=device, weights_only=True)
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated/garbled/foreign file: one clear error
+        raise ModelError(f"{weights} is not a readable state_dict ({type(e).__name__}: "
+                         f"{str(e)[:200]}); the artifact is damaged, re-export it") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{weights} holds a {type(state).__name__}, not a state_dict; "
+                         "re-export the artifact")
     model = build_model(spec)
     try:
         model.load_state_dict(state)

@@ -248,9 +248,9 @@ def _clip_per_tensor(params: list[torch.Tensor], max_norm: float) -> None:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return
-    norms = torch._foreach_norm(grads)
-    scales = [torch.clamp(max_norm / (n + 1e-6), max=1.0) for n in norms]
-    torch._foreach_mul_(grads, scales)
+    norms = torch.stack(torch._foreach_norm(grads))
+    scales = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, list(scales.unbind(0)))
 
 
 def _lr_lambda(total_steps: int, schedule: str, floor: float) -> Callable[[int], float]:
@@ -373,7 +373,8 @@ def train(
             model.enable_stats(config.stat_mode)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                    nesterov=config.nesterov, weight_decay=config.weight_decay)
+                                    nesterov=config.nesterov, weight_decay=config.weight_decay,
+                                    foreach=True)
         x_all, y_all = _tensors(train_ds, device)
         n = len(y_all)
         batch = min(config.batch_size, n)

@@ -47,6 +47,7 @@ def automl(
     image_shape: str = "",
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    augment_shift: int = 1,
     seed: int = 0,
     backend: str = "local",
     nac_settings: str = "{}",
@@ -68,6 +69,7 @@ def automl(
         image_shape: `CxHxW` of flat CSV/NPZ rows (empty: the source's own shape).
         val_fraction: validation share (stratified, seeded).
         test_fraction: test share.
+        augment_shift: random translation (pixels) applied while training; 0 = off.
         seed: seed of the split, the search, the trials and the final training.
         backend: `local` (search and tuning inside the steps) or `katib` (Katib Experiments).
         nac_settings: JSON overrides of the small-images NAC preset.
@@ -83,7 +85,7 @@ def automl(
     """
     ingested = ingest(source=source, label_column=label_column, image_shape=image_shape)
     split = preprocess(dataset=ingested.outputs["dataset"], val_fraction=val_fraction,
-                       test_fraction=test_fraction, seed=seed)
+                       test_fraction=test_fraction, seed=seed, augment_shift=augment_shift)
 
     search = nac_search(train_data=split.outputs["train"], val_data=split.outputs["val"],
                         settings=nac_settings, backend=backend, seed=seed, namespace=namespace)

@@ -118,7 +118,7 @@ def nas_body(train_ds: Any, settings: Any, seed: int, *, name: str, namespace: s
     runs' epochs the trial's `--epochs`; the stem kernel, LRN and dropouts are the suggestion's
     own defaults.
     """
-    from components._common import TRAINER_IMAGE
+    from components._image import TRAINER_IMAGE
 
     algorithm = {k: getattr(settings, k) for k in KATIB_NAC_SETTINGS}
     algorithm["seed"] = seed

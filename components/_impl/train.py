@@ -71,7 +71,8 @@ def log_markdown(history: list[Any], *, header: dict[str, Any]) -> str:
 
 def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparameters: Any,
               model: Any, metrics: Any, training_log: Any, epochs: int, include_val: bool,
-              seed: int, checkpoint_dir: str, run_id: str) -> float:
+              seed: int, checkpoint_dir: str, run_id: str,
+              label_smoothing: float = 0.0) -> float:
     from nac.data import read_dataset
     from nac.export import save_model
     from nac.training import TrainConfig, resolve_device, train
@@ -83,7 +84,8 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     fit_ds = merge_datasets(train_ds, val_ds) if include_val else train_ds
     ckpt = checkpoint_path(checkpoint_dir, run_id, Path(model.path).parent / "checkpoints")
     ckpt.mkdir(parents=True, exist_ok=True)
-    config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt), **hp)
+    config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt),
+                         label_smoothing=label_smoothing, **hp)
     device = resolve_device(config.device)
     print(f"train: {fit_ds.rows} rows ({'train+val' if include_val else 'train'}), "
           f"{epochs} epochs on {device}, hyperparameters {json.dumps(hp)}, "

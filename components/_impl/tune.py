@@ -52,7 +52,7 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
              parallel_trials: int, epochs: int, algorithm: str, backend: str, seed: int,
              warm_start_source: Any, experiment_name: str, namespace: str, trial_image: str,
              data_source: str, timeout_seconds: int) -> str:
-    from components._common import TRAINER_IMAGE
+    from components._image import TRAINER_IMAGE
     from nac.data import read_dataset
 
     check_backend(backend)

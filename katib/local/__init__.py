@@ -69,9 +69,11 @@ def run_experiment(
         `ExperimentMaxTrialsReached`, `ExperimentFailed`, ...), the trials and the best one.
 
     Raises:
-        ExperimentError: the Experiment is invalid (the message names every bad field).
+        ExperimentError: the Experiment is invalid (the message names every bad field), also
+            when the suggestion service rejects its algorithm settings (INVALID_ARGUMENT).
         ResultsError: the results file belongs to another experiment or is unreadable.
-        RunnerError: the suggestion service rejected the settings or failed.
+        TemplateError: a trial cannot be rendered into a local command.
+        RunnerError: the suggestion service failed.
 
     Example:
         >>> result = run_experiment("examples/grid-digits.yaml", parallel=2)  # doctest: +SKIP

@@ -7,6 +7,7 @@ objective value), redrawn in place. Elsewhere (CI logs, pipes): one plain line p
 
 from __future__ import annotations
 
+import calendar
 import sys
 import time
 from dataclasses import dataclass, field
@@ -128,8 +129,6 @@ def _short(value: str, width: int = 24) -> str:
 
 
 def _parse_time(text: str) -> float | None:
-    import calendar
-
     try:
         return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
     except ValueError:

@@ -31,7 +31,7 @@ from typing import Any
 from katib.local import constants as c
 from katib.local.collector import MetricsCollector, to_float
 from katib.local.earlystop import MedianStop
-from katib.local.experiment import Experiment
+from katib.local.experiment import Experiment, ExperimentError
 from katib.local.progress import Progress, Snapshot
 from katib.local.results import (
     ResultsError,
@@ -125,7 +125,7 @@ class LocalRunner:
         self.max_trials = config.max_trials or experiment.max_trial_count
         if self.max_trials is not None:
             self.parallel = min(self.parallel, self.max_trials)
-        cores = config.cores or len(os.sched_getaffinity(0))
+        cores = config.cores or _usable_cores()
         self.threads = max(1, cores // self.parallel)
         self.trials: list[TrialRecord] = []
         self.running: dict[str, _Running] = {}
@@ -168,7 +168,8 @@ class LocalRunner:
                 reason, message = self._loop(client)
             except BaseException:
                 self._kill_all("the runner stopped on an error")
-                self._save()
+                if self.trials:
+                    self._save()
                 self.progress.close()
                 raise
         write_results(self.cfg.results, self.exp, self.trials, self._persisted_settings())
@@ -260,7 +261,7 @@ class LocalRunner:
         try:
             command = render_trial(self.exp, name, assignments, python=self.cfg.python)
         except TemplateError as e:
-            raise RunnerError(f"trial {name}: {e}") from None
+            raise TemplateError(f"trial {name}: {e}") from None
         trial_dir.mkdir(parents=True, exist_ok=True)
         log_path = trial_dir / "trial.log"
         record.log = os.path.relpath(log_path, Path(self.cfg.results).parent)
@@ -314,7 +315,7 @@ class LocalRunner:
             for line in run.proc.stdout:
                 log.write(line)
                 log.flush()
-                run.tail.append(line.rstrip("\n"))
+                run.tail.append(_clip(line.rstrip("\n")))
                 del run.tail[:-_TAIL_LINES]
                 with self._lock:
                     reported = run.collector.feed(line)
@@ -527,6 +528,17 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
     threading.Thread(target=kill, daemon=True).start()
 
 
+def _usable_cores() -> int:
+    """CPUs this process may run on (affinity on Linux, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _clip(line: str, width: int = 300) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 def _exit_text(code: int) -> str:
     if code < 0:
         try:
@@ -564,8 +576,8 @@ class _SuggestionClient:
     def __exit__(self, *exc: object) -> None:
         self._channel.close()
         stop = getattr(self._server, "stop", None)
-        if stop is not None:
-            stop(0)
+        if stop is not None:  # graceful: no RPC is in flight, so this returns at once
+            stop(1.0).wait(2.0)
 
     def validate(self, experiment: Any) -> None:
         import grpc
@@ -579,8 +591,14 @@ class _SuggestionClient:
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return
-            raise RunnerError(f"spec.algorithm: the {experiment.spec.algorithm.algorithm_name!r} "
-                              f"suggestion service rejected the settings: {e.details()}") from None
+            algorithm = experiment.spec.algorithm.algorithm_name
+            if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ExperimentError(
+                    [f"spec.algorithm: the {algorithm!r} suggestion service rejected the "
+                     f"settings: {e.details()}"],
+                    source=f"Experiment {experiment.name!r}") from None
+            raise RunnerError(f"the {algorithm!r} suggestion service failed to validate the "
+                              f"settings ({e.code().name}): {e.details()}") from None
 
     def get_suggestions(self, experiment: Any, trials: list[Any], current: int,
                         total: int) -> _Assignments:

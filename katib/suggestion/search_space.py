@@ -213,6 +213,11 @@ def nas_from_proto(nas: api_pb2.NasConfig) -> NasConfig:
 def experiment_from_proto(exp: api_pb2.Experiment) -> ExperimentView:
     """Neutral experiment view. HP parameters are checked here; NAS semantics by the algorithm."""
     spec = exp.spec
+    names = [p.name for p in spec.parameter_specs.parameters]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:  # a history value would be read as the wrong parameter's type
+        raise SuggestionInputError(f"parameters: name(s) {duplicates} appear more than once; "
+                                   "give every parameter a unique name")
     has_nas = spec.HasField("nas_config") and (
         spec.nas_config.graph_config.num_layers > 0 or len(spec.nas_config.operations.operation) > 0
     )

@@ -80,7 +80,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self._registry = registry or AlgorithmRegistry()
         self._lock = threading.Lock()  # algorithms keep caches; serialise calls
         self._replies: OrderedDict[bytes, bytes] = OrderedDict()
-        self._trial_views: OrderedDict[str, dict[str, TrialView]] = OrderedDict()
+        self._trial_views: OrderedDict[bytes, dict[str, TrialView]] = OrderedDict()
 
     @_guarded(api_pb2.ValidateAlgorithmSettingsReply)
     def ValidateAlgorithmSettings(  # noqa: N802 - gRPC method name
@@ -119,8 +119,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     def _suggest(self, request: api_pb2.GetSuggestionsRequest) -> api_pb2.GetSuggestionsReply:
         experiment = experiment_from_proto(request.experiment)
         algorithm = self._registry.get(experiment.algorithm)
-        views = self._trial_views.setdefault(experiment.name, {})
-        self._trial_views.move_to_end(experiment.name)
+        # Keyed by the whole experiment message, not just its name: two experiments with one
+        # name (other namespaces, the local runner) never share trial views.
+        view_key = hashlib.blake2b(
+            request.experiment.SerializeToString(deterministic=True), digest_size=16
+        ).digest()
+        views = self._trial_views.setdefault(view_key, {})
+        self._trial_views.move_to_end(view_key)
         while len(self._trial_views) > _VIEW_CACHE:
             self._trial_views.popitem(last=False)
         suggestion_request = SuggestionRequest(

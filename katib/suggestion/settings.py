@@ -52,8 +52,8 @@ class Setting:
             return "true/false" + per_stage
         if self.kind == "str":
             return "text"
-        lo = "-inf" if self.minimum is None else f"{self.minimum:g}"
-        hi = "inf" if self.maximum is None else f"{self.maximum:g}"
+        lo = "-inf" if self.minimum is None else _num(self.minimum)
+        hi = "inf" if self.maximum is None else _num(self.maximum)
         what = {"int": "integer", "float": "number", "int_list": "comma-separated integers"}
         return f"{what[self.kind]} in [{lo}, {hi}]"
 
@@ -91,10 +91,17 @@ class Setting:
 
     def _check(self, number: float) -> Any:
         if self.minimum is not None and number < self.minimum:
-            raise ValueError(f"below the minimum {self.minimum:g}")
+            raise ValueError(f"below the minimum {_num(self.minimum)}")
         if self.maximum is not None and number > self.maximum:
-            raise ValueError(f"above the maximum {self.maximum:g}")
+            raise ValueError(f"above the maximum {_num(self.maximum)}")
         return number
+
+
+def _num(value: float) -> str:
+    """12 not 12.0, 2147483647 not 2.14748e+09, 1e-12 as is."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _split(text: str) -> list[str]:

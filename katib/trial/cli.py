@@ -117,8 +117,9 @@ def _emit(out: TextIO, name: str, value: float | int | str) -> None:
     out.flush()
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Train as the arguments say; raise BadInput for user errors."""
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Train as the arguments say (metrics to ``out``, default stdout); raise BadInput."""
+    out = out if out is not None else sys.stdout
     threads = _threads(args)
     train_ds, val_ds = _load_data(args)
     spec = _architecture(args, train_ds)

@@ -24,7 +24,8 @@ from kubeflow_katib_api import models
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-KUSTOMIZATIONS = ["base", "examples", "overlays/kubeflow", "overlays/kind"]
+KUSTOMIZATIONS = ["base", "examples", "overlays/kubeflow", "overlays/kind",
+                  "optional/pipeline-katib-backend"]
 OVERLAYS = ["overlays/kubeflow", "overlays/kind"]
 K8S_VERSION = "1.32.0"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -353,3 +354,23 @@ def test_e2e_script_selectors_pick_the_intended_objects() -> None:
     # The script's budgets agree with the overlay: nac-digits needs 2 trials named -i1-r0.
     nas = experiments("overlays/kind")["nac-digits"]
     assert nas["spec"]["maxTrialCount"] == 2 and "verify_experiment nac-digits 2" in script
+
+
+def test_optional_pipeline_rbac_grants_exactly_what_the_katib_backend_calls() -> None:
+    """katib/backends/kubernetes creates/gets/deletes Experiments and lists Trials; the
+    optional Role for KFP's pipeline-runner grants that and no more, in one namespace."""
+    docs = render("optional/pipeline-katib-backend")
+    assert {d["kind"] for d in docs} == {"Role", "RoleBinding"}
+    (role,) = by_kind("optional/pipeline-katib-backend", "Role")
+    (binding,) = by_kind("optional/pipeline-katib-backend", "RoleBinding")
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"])
+             for r in role["rules"]}
+    assert rules == {(("kubeflow.org",), ("experiments",)): {"create", "get", "delete"},
+                     (("kubeflow.org",), ("trials",)): {"get", "list"}}
+    (subject,) = binding["subjects"]
+    assert subject == {"kind": "ServiceAccount", "name": "pipeline-runner",
+                       "namespace": role["metadata"]["namespace"]}
+    # The calls the backend makes (the API method names) map onto exactly those verbs.
+    source = (ROOT / "katib" / "backends" / "kubernetes" / "backend.py").read_text()
+    calls = set(re.findall(r"\.(\w+)_namespaced_custom_object\(", source))
+    assert calls <= {"create", "get", "list", "delete"}, calls

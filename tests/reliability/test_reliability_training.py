@@ -41,7 +41,7 @@ def test_baseline_checkpoints_are_complete(train_base, work: Path) -> None:
     assert f"weights={base_hash}" in lines  # the newest checkpoint holds the final weights
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("seed", [11, pytest.param(12, marks=pytest.mark.slow)])
 def test_sigkill_at_a_random_point_resumes_to_identical_weights(train_base, work: Path,
                                                                 seed: int) -> None:
     job, base_hash, lines, _ = train_base

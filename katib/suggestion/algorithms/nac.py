@@ -60,6 +60,11 @@ def _settings_table() -> SettingsTable:
             Setting("skip", "bool", True, "gated skip connections (pruned to the strongest half)"),
             Setting("stem_channels", "int", 64, "stem width; stage s cells are 2^s times it",
                     minimum=1, maximum=4096),
+            Setting("stem_kernel", "int", 1, "stem convolution kernel (1, 3, 5 or 7)",
+                    minimum=1, maximum=7),
+            Setting("lrn", "bool", True, "local response normalisation after the stem"),
+            Setting("parameter_limits", "bool_list", None,
+                    "per stage: shrink inner cells to keep parameters flat (default all false)"),
             Setting("worst_case", "bool", False, "prune the strongest branches (ablation)"),
             Setting("seed", "int", 0, "base seed; replica r of iteration i trains with "
                     "seed + i + 1000*r", minimum=0, maximum=2**31 - 1 - 200_000),
@@ -89,6 +94,9 @@ class NacConfig:
     max_filter_prune: int
     skip: bool
     stem_channels: int
+    stem_kernel: int
+    lrn: bool
+    parameter_limits: tuple[bool, ...]
     worst_case: bool
     seed: int
     replicas: int
@@ -101,6 +109,7 @@ class NacConfig:
             max_filter_prune=self.max_filter_prune,
             max_cells_per_stage=self.max_layers_per_stage,
             construction=self.construction,
+            parameter_limits=self.parameter_limits,
             worst_case=self.worst_case,
         )
 
@@ -113,8 +122,11 @@ class NacConfig:
             stages=len(self.layers_per_stage),
             layers_per_stage=self.layers_per_stage,
             stem_channels=self.stem_channels,
+            stem_kernel=self.stem_kernel,
+            lrn=self.lrn,
             envelope=self.envelope,
             skip=self.skip,
+            parameter_limits=self.parameter_limits,
         )
 
     def trial_seed(self, iteration: int, replica: int) -> int:
@@ -173,6 +185,11 @@ def _config(experiment: ExperimentView) -> NacConfig:
             "algorithm nac needs spec.nasConfig (graphConfig and operations); "
             "for hyperparameter experiments use warm-start"
         )
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", experiment.name):
+        raise SuggestionInputError(
+            f"experiment name {experiment.name!r} must be a DNS-1123 label: trial names are "
+            "derived from it"
+        )
     g = nas
     stages = g.num_layers
     if stages < 1:
@@ -189,7 +206,13 @@ def _config(experiment: ExperimentView) -> NacConfig:
             f"nasConfig.graphConfig.outputSizes must be [number of classes >= 2], got "
             f"{list(g.output_sizes)}"
         )
-    for name in ("layers_per_stage", "max_layers_per_stage", "construction"):
+    if values["parameter_limits"] is None:
+        values["parameter_limits"] = (False,) * stages
+    if values["stem_kernel"] % 2 == 0:
+        raise SuggestionInputError(
+            f"algorithm setting stem_kernel={values['stem_kernel']} must be odd (1, 3, 5 or 7)"
+        )
+    for name in ("layers_per_stage", "max_layers_per_stage", "construction", "parameter_limits"):
         if len(values[name]) != stages:
             raise SuggestionInputError(
                 f"algorithm setting {name} has {len(values[name])} entries but "
@@ -217,6 +240,9 @@ def _config(experiment: ExperimentView) -> NacConfig:
         max_filter_prune=values["max_filter_prune"],
         skip=values["skip"],
         stem_channels=values["stem_channels"],
+        stem_kernel=values["stem_kernel"],
+        lrn=values["lrn"],
+        parameter_limits=values["parameter_limits"],
         worst_case=values["worst_case"],
         seed=values["seed"],
         replicas=values["trials_per_iteration"] or experiment.parallel_trial_count,

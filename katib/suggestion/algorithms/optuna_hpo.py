@@ -250,16 +250,13 @@ class OptunaAlgorithm(Algorithm):
             out += _grid_suggest(params, cfg.seed, seen, remaining, index)
         elif cfg.sampler in ("random", "qmc"):
             for i in range(remaining):
-                unit = (
-                    _halton(index + i, len(params), cfg.seed)
-                    if cfg.sampler == "qmc"
-                    else random.Random(f"{cfg.seed}/{index + i}").random  # noqa: S311
-                )
-                if callable(unit):
-                    values = [_from_unit(p, unit()) for p in params]
+                if cfg.sampler == "qmc":
+                    units = _halton(index + i, len(params), cfg.seed)
                 else:
-                    values = [_from_unit(p, u) for p, u in zip(params, unit, strict=True)]
-                out.append({p.name: p.format(v) for p, v in zip(params, values, strict=True)})
+                    rng = random.Random(f"{cfg.seed}/{index + i}")  # noqa: S311
+                    units = [rng.random() for _ in params]
+                out.append({p.name: p.format(_from_unit(p, u))
+                            for p, u in zip(params, units, strict=True)})
         else:
             own = len(told)
             use_prior = bool(priors) and (
@@ -269,7 +266,7 @@ class OptunaAlgorithm(Algorithm):
             prior_obs = (
                 [p for p in priors if _inside(p.assignments, params)] if use_prior else []
             )
-            out += self._model_suggest(exp, cfg, told, prior_obs, request, remaining, index)
+            out += self._model_suggest(exp, cfg, told, prior_obs, remaining, index)
         return [Assignment(v) for v in out]
 
     # ------------------------------------------------------------------ internals
@@ -316,7 +313,6 @@ class OptunaAlgorithm(Algorithm):
         cfg: HpoConfig,
         told: list[tuple[TrialView, dict[str, Any], float]],
         prior_obs: list[PriorTrial],
-        request: SuggestionRequest,
         count: int,
         index: int,
     ) -> list[dict[str, str]]:
@@ -369,8 +365,15 @@ class OptunaAlgorithm(Algorithm):
             ]
             source = None
             if cfg.sampler == "cmaes":
-                history = [_frozen(optuna, dists, params, v) for _, params, v in told]
-                source = (frozen + history) if cfg.sigma is None else None
+                # CMA-ES models only the numeric parameters and skips any source trial whose
+                # distributions differ from that space ("No compatible source_trials").
+                numeric = {n: d for n, d in dists.items()
+                           if not isinstance(d, optuna.distributions.CategoricalDistribution)}
+                history = [_frozen(optuna, numeric, {n: params[n] for n in numeric}, v)
+                           for _, params, v in told]
+                history = [_frozen(optuna, numeric, {n: t.params[n] for n in numeric}, t.value)
+                           for t in frozen] + history
+                source = history if cfg.sigma is None and numeric else None
                 frozen = []
             study.add_trials(frozen)
             cache = _StudyCache(key, study, source_trials=source or None)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from katib.local import RunnerError, TrialStatus, run_experiment
+from katib.local import ExperimentError, TrialStatus, run_experiment
 from tests.katib.local.experiments import hpo
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -206,7 +206,7 @@ def test_invalid_experiment_cli_message(tmp_path: Path) -> None:
 def test_service_rejects_bad_settings_before_any_trial(tmp_path: Path) -> None:
     doc = hpo(algorithm="tpe")
     doc["spec"]["algorithm"]["algorithmSettings"] = [{"name": "bogus_setting", "value": "1"}]
-    with pytest.raises(RunnerError, match="spec.algorithm: the 'tpe' suggestion service "
-                                          "rejected the settings: .*bogus_setting"):
+    with pytest.raises(ExperimentError, match="Experiment 'fake-hpo' is invalid: spec.algorithm: "
+                       "the 'tpe' suggestion service rejected the settings: .*bogus_setting"):
         _run(doc, tmp_path)
     assert not (tmp_path / "results.json").exists()

@@ -285,3 +285,24 @@ def test_cmaes_after_restart_warm_starts_from_the_history() -> None:
     restarted = OptunaAlgorithm()
     assert len(suggest(restarted, exp, trials, count=2)) == 2
     assert len(restarted._studies[exp.name].source_trials) == 12
+
+
+def test_transfer_prior_is_told_only_until_own_results_suffice(tmp_path: Path) -> None:
+    src = _results_file(tmp_path / "r.json", [
+        _prior(i, f"{0.001 * (i + 1):.3f}", str(1 + i % 8), "sgd", f"{0.5 + i / 100:.2f}")
+        for i in range(12)
+    ])
+    exp = T.hpo_experiment(settings={"warm_start_source": src, "warm_start_type": "transfer",
+                                     "warm_start_top_k": "1", "n_startup_trials": "2"})
+    alg = OptunaAlgorithm()
+    trials = run(alg, exp, 2)  # first: the top-1 prior; second: TPE with the prior told
+
+    def told_priors() -> int:
+        study = alg._studies[exp.name].study
+        return sum(1 for t in study.trials if t.state.name == "COMPLETE") - len(
+            alg._studies[exp.name].told)
+
+    assert told_priors() == 12
+    trials = run(alg, exp, 2, trials=trials, start=2)
+    suggest(alg, exp, trials)  # 4 own results >= top_k + n_startup_trials: prior dropped
+    assert told_priors() == 0

@@ -145,8 +145,21 @@ def test_killed_and_restarted_server_continues_from_the_history(server: ServerPr
         # ... and the history is really used: without it the answer differs
         no_history = values(restarted.suggest(T.request(exp, [], count=2, total=14)))
         assert no_history != after
+        # a NAS experiment whose iteration 0 finished before the restart continues at i1
+        nas = T.nas_experiment(name="resume-nas", parallel=1,
+                               settings={"stem_channels": "8", "trials_per_iteration": "1"})
+        first = restarted.suggest(T.request(nas)).parameter_assignments[0]
+        done = [T.trial(first.trial_name, T.assignments_of(first),
+                        metrics={"accuracy": "0.5", "nac-stats": _stats(first)})]
+        expected = values(local(T.request(nas, done)))
+        assert expected[0][0] == "resume-nas-i1-r0"
     finally:
         restarted.close(signal.SIGKILL)
+    third = ServerProcess()
+    try:
+        assert values(third.suggest(T.request(nas, done))) == expected
+    finally:
+        third.close(signal.SIGKILL)
 
 
 def test_repeated_request_gives_the_same_answer(server: ServerProcess) -> None:
