@@ -4,8 +4,8 @@ One command (`make reliability`) runs every fault-injection and fuzzing scenario
 tests/reliability/ at benchmark size, against the real parts: training subprocesses
 SIGKILLed and resumed (nac.training.train and the trial CLI), torn and corrupted checkpoints,
 a real suggestion server fuzzed with hypothesis and kill -9'd mid-experiment, the local Katib
-runner SIGKILLed mid-experiment, fuzzed CSV/NPZ ingest and damaged preprocess inputs, and the
-static security checks.
+runner SIGKILLed mid-experiment, fuzzed CSV/NPZ ingest and damaged preprocess inputs, a model
+export that dies halfway and damaged model artifacts, and the static security checks.
 
     python benchmarks/reliability.py [--fuzz 2000] [--data-fuzz 600] [--workdir DIR]
 
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability import data_fuzz, runner_faults, security_scan  # noqa: E402
+from tests.reliability import data_fuzz, export_faults, runner_faults, security_scan  # noqa: E402
 from tests.reliability import suggestion_fuzz as sf  # noqa: E402
 from tests.reliability import training_faults as tf  # noqa: E402
 from tests.reliability.faults import Outcome  # noqa: E402
@@ -71,6 +71,11 @@ def data(work: Path, examples: int) -> list[Outcome]:
             data_fuzz.fuzz_preprocess(work / "preprocess", examples=examples * 2 // 3, seed=1)]
 
 
+def export(work: Path) -> list[Outcome]:
+    return [export_faults.torn_save(work / "torn"),
+            export_faults.damaged_artifacts(work / "damaged")]
+
+
 def security() -> tuple[Outcome, dict[str, int]]:
     files, src = security_scan.scan_sources()
     images, img = security_scan.check_images()
@@ -113,6 +118,7 @@ def main() -> int:
                                                             memory))
         outcomes += _timed("runner", lambda: runner(work / "runner"))
         outcomes += _timed("data", lambda: data(work / "data", args.data_fuzz))
+        outcomes += _timed("export", lambda: export(work / "export"))
         sec, sec_counts = security()
     seconds = time.perf_counter() - started
     print("Scenarios:")

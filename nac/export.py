@@ -128,7 +128,7 @@ def read_meta(directory: str | os.PathLike[str]) -> ModelMeta:
                          "the directory the train step wrote (or `run --local --output-dir`)")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{path} is not valid JSON ({e})") from None
     found = doc.get("format") if isinstance(doc, dict) else doc
     if found != FORMAT:

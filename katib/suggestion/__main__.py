@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    stop.wait()
+    while not stop.wait(0.5):  # a bounded wait lets the signal handler run promptly
+        pass
     server.stop(_GRACE_S).wait()
     log.info("stopped")
     return 0

@@ -133,6 +133,7 @@ def kill_and_resume(work: Path, *, seed: int, parallel: int = 2, sleep: float = 
         if after_kill.get(name) != trial:
             outcome.fail(f"{name} was in the results file before the kill but changed/vanished")
             outcome.lost += 1
+    time.sleep(0.5)  # let trials spawned just before the kill log their start
     for name, pid in _starts(marker):  # orphaned trials of the killed runner
         if name not in after_kill:
             try:
