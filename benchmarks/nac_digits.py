@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budgets, one seed")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--final-epochs", type=int, default=40)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per run (1 is fastest for 8x8 images, see nac.training)")
     args = p.parse_args(argv)
     seeds = 1 if args.quick else args.seeds
     final_epochs = 2 if args.quick else args.final_epochs
@@ -122,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for model in ("nac", "initial", "random"):
         errs = errors(model)
+        params = statistics.median([r["parameters"] for r in rows if r["model"] == model])
         print(f"{model:8s} median test error {statistics.median(errs):.4f} over {len(errs)} "
-              f"run(s); parameters {statistics.median([r['parameters'] for r in rows if r['model'] == model]):.0f}")
+              f"run(s); parameters {params:.0f}")
     print(f"search seconds per seed: {', '.join(f'{s:.1f}' for s in search_seconds)} "
           f"(max {max(search_seconds):.1f}; budget 180)")
     print(f"stats overhead: {overhead['on']:.2f}s with / {overhead['off']:.2f}s without "

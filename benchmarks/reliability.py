@@ -41,7 +41,7 @@ def _timed(label: str, fn: Callable[[], list[Outcome]]) -> list[Outcome]:
 
 
 def training(work: Path) -> list[Outcome]:
-    return tf.scenarios(work, seeds=[0, 1], kills_per_seed=3, trial_kills=2,
+    return tf.scenarios(work, seeds=[0, 1], kills_per_seed=2, trial_kills=1,
                         corruptions=("truncated", "garbled", "empty", "foreign"),
                         torn_writes=(2,), epochs=5)
 

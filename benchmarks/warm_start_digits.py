@@ -9,7 +9,8 @@
    target = the 1-based count of trials completed when the goal was first reached; a run that
    never reaches it within the budget scores budget + 1.
 Trials are deterministic (fixed training seed, one thread each), so a re-evaluated
-configuration reproduces its accuracy exactly.
+configuration reproduces its accuracy exactly; every run is serial (parallelTrialCount=1) so
+each suggestion sees the same history and the whole benchmark is reproducible.
 
     python benchmarks/warm_start_digits.py [--source-trials 8] [--budget 8] [--epochs 3]
 
@@ -78,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="warm-bench-") as tmp:
         work = Path(args.workdir or tmp)
         source = run_experiment(
-            _experiment("ws-source", seed=0, trials=args.source_trials, parallel=2,
+            _experiment("ws-source", seed=0, trials=args.source_trials, parallel=1,
                         epochs=args.epochs),
             workdir=work / "source", progress=not args.quiet)
         if source.best_objective is None:

@@ -9,7 +9,7 @@ accumulated in non-persistent buffers, so they never reach the optimiser or the 
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ BN_MOMENTUM = 0.1
 HEAD_STD = 1.0 / 192.0
 
 
-class StatMode(str, Enum):
+class StatMode(StrEnum):
     """What a branch accumulates while statistics are on."""
 
     MEAN_SQ = "mean_sq"  # running mean of y^2: the reference's MeanSSS (up to a constant)

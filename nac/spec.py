@@ -354,9 +354,11 @@ def parse_architecture(text: str) -> ArchitectureSpec:
     if text.startswith("b64:"):
         payload = text[4:]
         try:
-            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+            raw = base64.b64decode(payload + "=" * (-len(payload) % 4), altchars=b"-_",
+                                   validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError) as e:
-            raise SpecError(f"architecture: the b64: payload is not base64url JSON ({e})") from e
+            raise SpecError(f"architecture: the b64: payload is not base64url-encoded UTF-8 "
+                            f"({e}); pass the value the nac suggestion emitted") from e
         return ArchitectureSpec.from_json(raw)
     if text.startswith("@"):
         path = Path(os.path.expanduser(text[1:]))

@@ -66,6 +66,10 @@ CHECKPOINT_FORMAT = "nac-checkpoint"
 CHECKPOINT_VERSION = 1
 #: Datasets up to this many bytes are copied to the accelerator once.
 DEVICE_DATA_LIMIT = 1 << 30
+#: With `threads=None`, CPU runs on inputs of at most this many pixels (H*W) use one thread:
+#: their ops are tiny, and on a shared machine a second OpenMP thread waiting for a core made
+#: digits training 25-50x slower (measured); larger inputs keep torch's default.
+SMALL_INPUT_PIXELS = 16 * 16
 #: Checkpoints kept in `checkpoint_dir` (the newest and one fallback).
 CHECKPOINTS_KEPT = 2
 _CKPT_RE = re.compile(r"ckpt-(\d+)\.pt")
@@ -90,7 +94,7 @@ class TrainConfig:
     deterministic: bool = True
     device: str = "auto"  # "auto" = CUDA when available, else CPU; or "cpu", "cuda", "cuda:1"
     amp: bool | None = None  # None = on for CUDA, off for CPU
-    threads: int | None = None  # torch intra-op threads for this run (None = leave as is)
+    threads: int | None = None  # torch intra-op threads (None = auto, see SMALL_INPUT_PIXELS)
     channels_last: bool = True
     stats: bool = False  # accumulate per-branch statistics for NAC
     stat_mode: str = "mean_sq"  # "mean_sq" (MeanSSS) or "variance"
@@ -263,16 +267,24 @@ def _lr_lambda(total_steps: int, schedule: str, floor: float) -> Callable[[int],
     return factor
 
 
+def _threads(config: TrainConfig, spec: ArchitectureSpec, device: torch.device) -> int | None:
+    if config.threads is not None:
+        return config.threads
+    if device.type == "cpu" and spec.input_shape[1] * spec.input_shape[2] <= SMALL_INPUT_PIXELS:
+        return 1
+    return None
+
+
 @contextmanager
-def _run_settings(config: TrainConfig):
+def _run_settings(config: TrainConfig, threads_wanted: int | None):
     """Thread count and determinism for the run; restored afterwards."""
     threads = torch.get_num_threads()
     det = torch.are_deterministic_algorithms_enabled()
     det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
+        if threads_wanted is not None:
+            torch.set_num_threads(threads_wanted)
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.deterministic = True
@@ -362,7 +374,7 @@ def train(
     device = resolve_device(config.device)
     amp = (device.type == "cuda") if config.amp is None else (config.amp and device.type == "cuda")
     started = time.perf_counter()
-    with _run_settings(config):
+    with _run_settings(config, _threads(config, spec, device)):
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         model = build_model(spec, dropout=config.dropout).to(device)
@@ -388,6 +400,8 @@ def train(
         ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
         fingerprint = _fingerprint(spec, config)
         if ckpt_dir is not None and ckpt_dir.is_dir():
+            for stale in ckpt_dir.glob(".ckpt-*.tmp"):  # a write killed half-way
+                stale.unlink(missing_ok=True)
             state = _load_checkpoint(ckpt_dir, fingerprint)
             if state is not None:
                 model.load_state_dict(state["model"])

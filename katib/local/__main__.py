@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ExperimentError, ResultsError, TemplateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except RunnerError as e:
+    except (RunnerError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before the runner took over SIGINT (e.g. while parsing)
+        return 128 + signal.SIGINT
     print("RESULT " + json.dumps(result.summary(), sort_keys=True), flush=True)
     if result.reason == Reason.INTERRUPTED.value:
         return 128 + (signal.SIGTERM if "SIGTERM" in result.message else signal.SIGINT)

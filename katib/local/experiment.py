@@ -184,10 +184,16 @@ def _model_problems(doc: dict[str, Any]) -> list[str]:
     try:
         models.V1beta1Experiment.model_validate(doc)
     except pydantic.ValidationError as e:
-        out = []
+        out: list[str] = []
         for err in e.errors():
-            path = field_path(err["loc"])
+            loc = tuple(err["loc"])
             got = err.get("input")
+            if loc and loc[-1] in ("float", "int") and len(loc) > 1:  # Union[float, int]
+                message = f"{field_path(loc[:-1])}: must be a number, got {got!r}"
+                if message not in out:
+                    out.append(message)
+                continue
+            path = field_path(loc)
             if err["type"] == "string_type" and isinstance(got, int | float | bool):
                 out.append(f"{path}: must be a string; quote it: \"{got}\"")
             elif err["type"] in ("int_type", "int_parsing"):

@@ -21,6 +21,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -279,7 +280,7 @@ class LocalRunner:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                command.argv, cwd=trial_dir, env=env, stdin=subprocess.DEVNULL,
+                _launch_argv(command.argv), cwd=trial_dir, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                 errors="replace", start_new_session=True)
         except OSError as e:
@@ -526,6 +527,29 @@ def _terminate(proc: subprocess.Popen[str]) -> None:
             except subprocess.TimeoutExpired:
                 continue
     threading.Thread(target=kill, daemon=True).start()
+
+
+# Runs before the trial's own command (Linux): ask the kernel to SIGKILL the trial when the
+# runner dies, even by SIGKILL, so no orphaned trial keeps training; then exec the command
+# (same pid, so the runner's process-group kill and exit code are the trial's own).
+_LAUNCHER = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)  # the runner died before prctl took effect
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as e:
+    print(f"could not start {sys.argv[2]!r}: {e.strerror}", file=sys.stderr, flush=True)
+    os._exit(127)
+"""
+
+
+def _launch_argv(argv: list[str]) -> list[str]:
+    """The trial's argv behind the parent-death launcher where the OS supports it."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 def _usable_cores() -> int:

@@ -25,7 +25,7 @@ def data(tmp_path_factory):
     return root
 
 
-def _run(tmp_path, data, name, **kw):
+def _run(tmp_path, data, name, max_trials=2, **kw):
     out = {k: tmp_path / name / k for k in ("best", "results", "report.md", "metrics")}
     best = dsl.Artifact(uri=str(out["best"]))
     results = dsl.Artifact(uri=str(out["results"]))
@@ -38,11 +38,21 @@ def _run(tmp_path, data, name, **kw):
         results=results, report=report, metrics=metrics,
         search_space=json.dumps([{"name": "lr", "parameterType": "double",
                                   "feasibleSpace": {"min": "0.05", "max": "0.2"}}]),
-        max_trials=2, parallel_trials=1, epochs=1, **kw)
+        max_trials=max_trials, parallel_trials=1, epochs=1, **kw)
     return text, out, metrics
 
 
-def test_tune_runs_trials_and_outputs_best_and_warm_start_source(tmp_path, data):
+def test_tune_runs_trials_and_outputs_best_and_warm_start_source(tmp_path, data, monkeypatch):
+    import katib.local
+
+    sent = []
+    real = katib.local.run_experiment
+
+    def spy(body, **kw):
+        sent.append(body)
+        return real(body, **kw)
+
+    monkeypatch.setattr(katib.local, "run_experiment", spy)
     text, out, metrics = _run(tmp_path, data, "first", algorithm="warm-start", backend="local",
                               seed=0, warm_start_source=None, experiment_name="",
                               namespace="", trial_image="", data_source="",
@@ -58,11 +68,17 @@ def test_tune_runs_trials_and_outputs_best_and_warm_start_source(tmp_path, data)
     assert metrics.metadata["trials_succeeded"] == 2
 
     # The first run's results seed a second Experiment (warm start).
-    text2, out2, _ = _run(tmp_path, data, "second", algorithm="warm-start", backend="local",
+    text2, out2, _ = _run(tmp_path, data, "second", max_trials=1, algorithm="warm-start",
+                          backend="local",
                           seed=1, warm_start_source=dsl.Artifact(uri=str(out["results"])),
                           experiment_name="", namespace="", trial_image="", data_source="",
                           timeout_seconds=600)
-    assert json.loads(out2["results"].read_text())["experiment"] != results["experiment"]
+    second = json.loads(out2["results"].read_text())
+    assert second["experiment"] != results["experiment"]
+    settings = {s["name"]: s["value"] for s in sent[-1]["spec"]["algorithm"]["algorithmSettings"]}
+    assert settings["warm_start_source"] == str(out["results"])
+    assert "warm_start_source" not in {
+        s["name"] for s in sent[0]["spec"]["algorithm"]["algorithmSettings"]}
 
 
 def test_unknown_backend_is_refused(tmp_path, data):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -55,7 +54,15 @@ def test_weights_with_pickled_code_are_refused(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"x": Evil()}, out / "weights.pt")
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ModelError, match="weights.pt is not a readable state_dict.*Unpickling"):
+        load_model(out)
+
+
+def test_truncated_weights_are_refused_naming_the_file(tmp_path):
+    _, out = _saved(tmp_path)
+    data = (out / "weights.pt").read_bytes()
+    (out / "weights.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="weights.pt is not a readable state_dict"):
         load_model(out)
 
 

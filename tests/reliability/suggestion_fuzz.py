@@ -48,6 +48,7 @@ class SuggestionProcess:
     """`python -m katib.suggestion` in its own session; `.kill()` is a real kill -9."""
 
     def __init__(self, cwd: Path) -> None:
+        cwd.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [PYTHON, "-u", "-m", "katib.suggestion", "--port", "0", "--host", "127.0.0.1",
              "--log-level", "ERROR"],
@@ -298,7 +299,7 @@ def fuzz_case(draw: st.DrawFn, pools: Pools) -> tuple[str, Any]:
     trials = draw(history(pools, nas=kind == "nas"))
     count = draw(st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
                            st.integers(-3, 0), int32))
-    total = draw(st.one_of(st.just(len(trials) + count), int32))
+    total = draw(st.one_of(st.just(min(len(trials) + count, 2**31 - 1)), int32))
     return "GetSuggestions", api_pb2.GetSuggestionsRequest(
         experiment=exp, trials=trials, current_request_number=count,
         total_request_number=total)

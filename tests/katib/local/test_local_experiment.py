@@ -77,7 +77,10 @@ def test_type_errors_name_the_path_and_the_fix() -> None:
     doc["spec"]["parameters"][0] = {"name": "lr", "parameterType": "double",
                                     "feasibleSpace": {"min": 0.01, "max": "0.1"}}
     doc["spec"]["maxTrialCount"] = "ten"
+    doc["spec"]["objective"]["goal"] = "high"
     msg = _problems(doc)
+    assert "spec.objective.goal: must be a number, got 'high'" in msg
+    assert msg.count("spec.objective.goal") == 1
     assert 'spec.parameters[0].feasibleSpace.min: must be a string; quote it: "0.01"' in msg
     assert "spec.maxTrialCount: must be an integer, got 'ten'" in msg
 

@@ -38,6 +38,15 @@ def _cli(tmp_path: Path, doc: dict, *extra: str, **popen) -> subprocess.Popen[st
         env={**os.environ, "PYTHONPATH": str(ROOT)}, **popen)
 
 
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for a reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_cli_runs_grid_and_prints_result_line(tmp_path: Path) -> None:
     proc = _cli(tmp_path, hpo())
     out, err = proc.communicate(timeout=120)
@@ -110,7 +119,7 @@ def test_parallel_trials_overlap_and_share_threads(tmp_path: Path) -> None:
     wall = time.monotonic() - started
     spans = {}
     for line in marker.read_text().splitlines():
-        kind, name, t = line.split()
+        kind, name, t, *_ = line.split()
         spans.setdefault(name, {})[kind] = float(t)
     (a, b) = spans.values()
     assert a["start"] < b["end"] and b["start"] < a["end"], spans  # the two ran at once
@@ -142,24 +151,37 @@ def test_medianstop_stops_a_bad_trial(tmp_path: Path) -> None:
 
 def test_killed_run_resumes_without_rerunning_completed_trials(tmp_path: Path) -> None:
     marker = tmp_path / "marker.txt"
-    doc = hpo(args=["--sleep", "0.6", "--marker", str(marker)], maxTrialCount=4)
+    # The third trial hangs, so it is surely running when the runner is killed.
+    doc = hpo(args=["--sleep", "0.3", "--marker", str(marker), "--slow-after", "2"],
+              maxTrialCount=4)
     proc = _cli(tmp_path, doc, "--quiet")
     results = tmp_path / "results.json"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if results.exists() and len(json.loads(results.read_text())["trials"]) >= 2:
+        starts = marker.read_text().count("start") if marker.exists() else 0
+        if starts >= 3 and len(json.loads(results.read_text())["trials"]) >= 2:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     first = json.loads(results.read_text())  # intact JSON despite SIGKILL
     done = {t["name"]: t for t in first["trials"]}
-    assert 2 <= len(done) < 4 and all(t["status"] == "Succeeded" for t in done.values())
+    assert len(done) == 2 and all(t["status"] == "Succeeded" for t in done.values())
+    # The hanging trial died with the runner (parent-death signal): no orphan keeps running.
+    orphans = [int(line.split()[3]) for line in marker.read_text().splitlines()
+               if line.startswith("start") and line.split()[1] not in done]
+    assert orphans
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in orphans):
+        time.sleep(0.05)
+    assert not [pid for pid in orphans if _alive(pid)]
 
+    # Resume with the same results file (the template may change: trials no longer hang).
+    doc = hpo(args=["--sleep", "0.3", "--marker", str(marker)], maxTrialCount=4)
     proc = _cli(tmp_path, doc)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert f"resuming from {results}: {len(done)} completed trials kept" in err
+    assert f"resuming from {results}: 2 completed trials kept" in err
     final = json.loads(results.read_text())
     assert len(final["trials"]) == 4
     for t in final["trials"]:
