@@ -11,7 +11,7 @@ import pytest
 from katib.suggestion import testing as T
 from tests.reliability import suggestion_fuzz as sf
 
-FUZZ_EXAMPLES = 500  # benchmarks/reliability.py sends 2000
+FUZZ_EXAMPLES = 400  # benchmarks/reliability.py sends 2000
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ checkpoint (no epoch lost beyond it) and leave no partial file under a checkpoin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -136,12 +137,20 @@ def _restart(job: Job, ckpt: Path, arch: Path) -> Finished:
 
 def _resume_and_check(job: Job, ckpt: Path, arch: Path, newest: int, base_hash: str,
                       base_lines: list[str], outcome: Outcome, label: str) -> None:
+    kept = {e: hashlib.sha256(p.read_bytes()).hexdigest()
+            for e, p in checkpoints(ckpt).items() if e <= newest}
     done = _restart(job, ckpt, arch)
     if done.code != 0:
         outcome.fail(f"{label}: restart exited {done.code}: {done.stderr[-800:]}")
         return
+    for e, digest in kept.items():  # a completed epoch is never trained (or written) again
+        path = checkpoints(ckpt).get(e)
+        if path is not None and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            outcome.fail(f"{label}: checkpoint {e} was rewritten by the restart")
     epochs = _epochs(done.lines)
     expected = list(range(newest + 1, job.epochs + 1))
+    if job.kind == "trial" and newest == job.epochs:
+        expected = [job.epochs]  # the CLI re-reports the finished run's last epoch for Katib
     if epochs != expected:
         outcome.fail(f"{label}: restart ran epochs {epochs}, expected {expected} (resume from "
                      f"checkpoint {newest})")
@@ -152,7 +161,8 @@ def _resume_and_check(job: Job, ckpt: Path, arch: Path, newest: int, base_hash: 
         outcome.fail(f"{label}: final weights differ from the uninterrupted run")
         outcome.lost += 1
         return
-    if _accuracy(done.lines) != _accuracy(base_lines)[newest:]:
+    if _accuracy(done.lines) != _accuracy(base_lines)[len(_accuracy(base_lines))
+                                                       - len(expected):]:
         outcome.fail(f"{label}: resumed metrics differ from the uninterrupted run")
         return
     leftovers = sorted(p.name for p in ckpt.iterdir() if not _CKPT.fullmatch(p.name))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,5 +45,3 @@ def hpo(name: str = "fake-hpo", *, args: list[str] | None = None, algorithm: str
     doc["spec"].update(copy.deepcopy(spec))
     return doc
 
-
-PYTHON = sys.executable
