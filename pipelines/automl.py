@@ -54,7 +54,7 @@ def automl(
     search_space: str = "",
     tune_trials: int = 5,
     tune_parallel_trials: int = 1,
-    tune_epochs: int = 6,
+    tune_epochs: int = 4,
     tune_algorithm: str = "warm-start",
     train_epochs: int = 40,
     namespace: str = "",

@@ -89,8 +89,8 @@ def artifact_listing(run_dir: Path) -> list[tuple[str, str, Path]]:
     for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
         executor_output = task_dir / "executor_output.json"
         for out in sorted(task_dir.iterdir()):
-            if out == executor_output:
-                continue
+            if out == executor_output or out.name.startswith(".") or out.suffix == ".katib":
+                continue  # kfp bookkeeping, temp files, the local Katib runner's workdir
             rows.append((task_dir.name, out.name, out))
     return rows
 

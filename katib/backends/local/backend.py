@@ -8,7 +8,6 @@ re-attaches to a finished Experiment instead of repeating it.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +92,13 @@ class LocalBackend(ExperimentBackend):
     def wait(
         self, name: str, *, timeout: float, progress: ProgressCallback | None = None
     ) -> ExperimentResult:
-        deadline = time.monotonic() + timeout
+        """The finished Experiment (`create` runs it to its end, so `timeout` is not needed)."""
         result = self.get(name)
         if progress is not None:
             progress(result)
         if result.status is ExperimentStatus.FAILED:
             raise ExperimentFailedError(name, result.reason, result.message)
-        if not result.status.finished and time.monotonic() > deadline:
-            raise TimeoutError(f"local Experiment {name} did not finish within {timeout:g} s")
+        if not result.status.finished:
+            raise RuntimeError(f"local Experiment {name} has not run in {self.workdir}; "
+                               "call create (or run) first")
         return result
