@@ -6,7 +6,7 @@ train/val, then three networks trained with the same final budget on train+val a
 the 20% test split: the constructed network, the initial EnvelopeNet, and a random network with
 the constructed one's depth and per-stage branch counts (the reference's `random` algorithm).
 Finally the statistics overhead: the same training with and without statistics collection
-(best of 2 alternating repeats each).
+(best of 3 alternating repeats each).
 
     .venv/bin/python benchmarks/nac_digits.py [--quick] [--seeds 3] [--final-epochs 40]
 
@@ -49,7 +49,7 @@ def _final(spec: ArchitectureSpec, fit: Dataset, test: Dataset, config: TrainCon
 
 def _overhead(spec: ArchitectureSpec, train_ds: Dataset, config: TrainConfig) -> dict[str, float]:
     times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(2):
+    for _ in range(3):
         for stats in (False, True):
             r = train(spec, train_ds, None, dataclasses.replace(config, stats=stats))
             times[stats].append(r.seconds)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:8s} err={out['error']:.4f} params={out['parameters']} "
                   f"({out['seconds']:.1f}s)", flush=True)
 
-    overhead_config = TrainConfig(epochs=1 if args.quick else 3, batch_size=32, lr=0.05,
+    overhead_config = TrainConfig(epochs=1 if args.quick else 2, batch_size=32, lr=0.05,
                                   threads=args.threads, seed=0)
     overhead = _overhead(preset.initial_spec(tr.shape, tr.num_classes), tr, overhead_config)
 

@@ -99,6 +99,7 @@ class Branch(nn.Module):
         self.register_buffer("stat_count", torch.zeros((), dtype=torch.float64), persistent=False)
         self.stat_map_sum: torch.Tensor | None = None
         self.stat_map_sum_sq: torch.Tensor | None = None
+        self._host_count = 0  # elements (mean_sq) or images (variance) seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn(self.conv(x)))
@@ -108,10 +109,14 @@ class Branch(nn.Module):
 
     @torch.no_grad()
     def _accumulate(self, y: torch.Tensor) -> None:
-        y = y.float()
+        if y.dtype != torch.float32:
+            y = y.float()
         if self.stat_mode is StatMode.MEAN_SQ:
-            self.stat_sum_sq.add_(torch.linalg.vector_norm(y).square())
-            self.stat_count.add_(y.numel())
+            # Two small ops per branch and step (norm, fused multiply-add); the element count
+            # is known on the host, so no device op and no sync for it.
+            norm = torch.linalg.vector_norm(y)
+            self.stat_sum_sq.addcmul_(norm, norm)
+            self._host_count += y.numel()
             return
         # Variance: per-position (C, H, W) sums across images, as the reference accumulates.
         if self.stat_map_sum is None or self.stat_map_sum.shape != y.shape[1:]:
@@ -119,18 +124,19 @@ class Branch(nn.Module):
             self.stat_map_sum_sq = torch.zeros_like(self.stat_map_sum)
         self.stat_map_sum.add_(y.sum(0))
         self.stat_map_sum_sq.add_(y.square().sum(0))
-        self.stat_count.add_(y.shape[0])
+        self._host_count += y.shape[0]
 
     def reset_stats(self) -> None:
         self.stat_sum.zero_()
         self.stat_sum_sq.zero_()
         self.stat_count.zero_()
+        self._host_count = 0
         self.stat_map_sum = None
         self.stat_map_sum_sq = None
 
     def statistic(self) -> float | None:
         """The accumulated statistic, or None when nothing was accumulated."""
-        count = float(self.stat_count)
+        count = float(self._host_count)
         if count == 0:
             return None
         if self.stat_mode is StatMode.VARIANCE and self.stat_map_sum is not None:
@@ -140,6 +146,7 @@ class Branch(nn.Module):
         return float(self.stat_sum_sq) / count
 
     def stats_state(self) -> dict[str, torch.Tensor]:
+        self.stat_count.fill_(self._host_count)
         state = {"sum_sq": self.stat_sum_sq.clone(), "count": self.stat_count.clone()}
         if self.stat_map_sum is not None and self.stat_map_sum_sq is not None:
             state["map_sum"] = self.stat_map_sum.clone()
@@ -149,6 +156,7 @@ class Branch(nn.Module):
     def load_stats_state(self, state: dict[str, torch.Tensor]) -> None:
         self.stat_sum_sq.copy_(state["sum_sq"])
         self.stat_count.copy_(state["count"])
+        self._host_count = int(state["count"])
         if "map_sum" in state:
             self.stat_map_sum = state["map_sum"].to(self.stat_sum.device).clone()
             self.stat_map_sum_sq = state["map_sum_sq"].to(self.stat_sum.device).clone()

@@ -86,7 +86,11 @@ def _latest_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
 def artifact_listing(run_dir: Path) -> list[tuple[str, str, Path]]:
     """(task, output, path) of every output artifact of a local run, in task order."""
     rows = []
-    for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+    def finished(task_dir: Path) -> float:  # pipeline order = completion order
+        done = task_dir / "executor_output.json"
+        return done.stat().st_mtime if done.is_file() else float("inf")
+
+    for task_dir in sorted((p for p in run_dir.iterdir() if p.is_dir()), key=finished):
         executor_output = task_dir / "executor_output.json"
         for out in sorted(task_dir.iterdir()):
             if out == executor_output or out.name.startswith(".") or out.suffix == ".katib":
@@ -152,9 +156,10 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
         raise PipelineRunError(f"the pipeline did not complete (steps without output: "
                                f"{', '.join(failed) or 'unknown'}); see the step log above")
     metrics = json.loads(evaluate_metrics.read_text(encoding="utf-8"))
-    print("\nfinal metrics (evaluate):")
+    print("\nfinal metrics (evaluate; per-class precision/recall in the metrics file):")
     for name, value in metrics.items():
-        print(f"  {name:<28} {value}")
+        if not name.startswith(("precision_", "recall_")):
+            print(f"  {name:<10} {value:.6g}")
     model_dir = _copy_model(model_src, Path(output_dir).absolute())
     print(f"\nmodel copied to {model_dir}")
     test_error = float(task.output) if task.output is not None else 1.0 - metrics["accuracy"]

@@ -198,7 +198,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
     seconds = sum(r["seconds"] or 0.0 for r in rows)
     trained = sum(1 for r in rows if r.get("val_accuracy") is not None or r.get("stats"))
     summary = {"backend": backend, "iterations trained": trained, "parameters": parameters,
-               "final network": spec.describe(), "search seconds": round(seconds, 1)}
+               "final network": spec.describe(), "search seconds": f"{seconds:.1f}"}
     if last_acc is not None:
         summary["last val accuracy"] = float(last_acc)
     atomic_write_text(report.path, search_html(rows, final=spec.describe(), summary=summary))

@@ -64,13 +64,13 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     space = parse_search_space(search_space)
     train_ds = read_dataset(train_data.path)
     settings: dict[str, Any] = {"seed": seed}
+    client = None
+    if backend == "katib":
+        client = client_for(backend, namespace=namespace, workdir=Path(results.path).parent)
     if warm_start_source is not None and getattr(warm_start_source, "path", ""):
-        source = Path(warm_start_source.path)
-        if not source.is_file():
-            raise ValueError(f"warm_start_source {source} is not a results file; connect a "
-                             "tune step's `results` output")
-        settings["warm_start_source"] = str(source) if backend == "local" \
-            else warm_start_source.uri
+        settings["warm_start_source"] = warm_start_reference(
+            Path(warm_start_source.path), backend,
+            namespace=client.backend.namespace if client is not None else "")
     name = experiment_name or _default_name(spec.dumps(), train_ds.sha256, space, max_trials,
                                             epochs, seed, algorithm, settings)
     if backend == "local":
@@ -83,7 +83,8 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
         max_trials=max_trials, parallel=parallel_trials, algorithm=algorithm,
         settings=settings, seed=seed)
     workdir = Path(results.path).parent / f"{Path(results.path).name}.katib"
-    client = client_for(backend, namespace=namespace, workdir=workdir)
+    if client is None:
+        client = client_for(backend, namespace=namespace, workdir=workdir)
     print(f"tune: Experiment {name} ({backend}, algorithm {algorithm}): {max_trials} trials x "
           f"{epochs} epochs, parameters {', '.join(p['name'] for p in space)}", flush=True)
     result = client.run(body, timeout=timeout_seconds, progress=_progress)
@@ -106,6 +107,23 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     print(f"tune: best {best.name} accuracy={best.metrics.get(OBJECTIVE_METRIC)} "
           f"{json.dumps(best_hp)}", flush=True)
     return json.dumps(best_hp, separators=(",", ":"))
+
+
+def warm_start_reference(path: Path, backend: str, *, namespace: str) -> str:
+    """The `warm_start_source` setting for an earlier tune run's `results` artifact.
+
+    Locally the results file itself; on a cluster the suggestion pod cannot read KFP
+    artifacts, so it gets `katib://<namespace>/<experiment>` and lists that Experiment's Trials.
+    """
+    from components._impl.artifacts import read_json
+
+    doc = read_json(path, "warm_start_source")
+    if not isinstance(doc, dict) or doc.get("format") != "katib-local-results":
+        raise ValueError(f"warm_start_source {path} is not a katib-local-results document; "
+                         "connect a tune step's `results` output")
+    if backend == "local":
+        return str(path)
+    return f"katib://{namespace}/{doc['experiment']}"
 
 
 def _default_name(*parts: Any) -> str:

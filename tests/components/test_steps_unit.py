@@ -9,6 +9,7 @@ from kfp import dsl
 
 from components._impl.search import nac_settings, spec_from_trials
 from components._impl.train import parse_hyperparameters
+from components._impl.tune import warm_start_reference
 from components.evaluate import evaluate
 from components.train import train
 from katib.backends import TrialResult
@@ -104,3 +105,14 @@ def test_katib_search_reads_the_highest_iteration_spec_back():
     assert final == b
     assert [r["iteration"] for r in rows] == [0, 1]
     assert rows[0]["stats"] == {"c1/1x1": 0.5} and rows[1]["val_accuracy"] == 0.95
+
+
+def test_warm_start_reference_is_the_file_locally_and_the_experiment_on_a_cluster(tmp_path):
+    results = tmp_path / "results"
+    results.write_text(json.dumps({"format": "katib-local-results", "version": 1,
+                                   "experiment": "tune-abc", "trials": []}))
+    assert warm_start_reference(results, "local", namespace="") == str(results)
+    assert warm_start_reference(results, "katib", namespace="team-a") == "katib://team-a/tune-abc"
+    (tmp_path / "other").write_text(json.dumps({"format": "nac-model"}))
+    with pytest.raises(ValueError, match="not a katib-local-results document"):
+        warm_start_reference(tmp_path / "other", "local", namespace="")

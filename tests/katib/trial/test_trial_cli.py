@@ -27,7 +27,8 @@ def trial(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--architecture", "b64:@@@"], "--architecture: architecture: not valid JSON"),
+    (["--architecture", "b64:@@@"],
+     "--architecture: architecture: the b64: payload is not base64url-encoded UTF-8"),
     (["--architecture", "{\"format\": \"nope\"}"], "--architecture:"),
     (["--architecture", initial_envelopenet((3, 8, 8), 10, stem_channels=6).to_b64()],
      "--architecture: input_shape [3, 8, 8] does not match the data's shape [1, 8, 8]"),
