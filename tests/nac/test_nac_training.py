@@ -155,3 +155,14 @@ def test_data_shape_mismatch_is_named(digits):
     spec = initial_envelopenet((3, 8, 8), 10, stem_channels=8)
     with pytest.raises(ValueError, match=r"train_ds: examples have shape \[1, 8, 8\]"):
         train(spec, tr, None, TrainConfig(epochs=1))
+
+
+def test_threads_auto_is_one_for_small_cpu_inputs(tiny_spec):
+    from nac.training import _threads
+
+    cpu = torch.device("cpu")
+    assert _threads(TrainConfig(), tiny_spec, cpu) == 1
+    assert _threads(TrainConfig(threads=3), tiny_spec, cpu) == 3
+    big = initial_envelopenet((3, 32, 32), 10, stem_channels=8)
+    assert _threads(TrainConfig(), big, cpu) is None
+    assert _threads(TrainConfig(), tiny_spec, torch.device("cuda")) is None
