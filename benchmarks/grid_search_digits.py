@@ -12,13 +12,19 @@ exit, as measured around the subprocess), divided by the number of trials.
 
     python benchmarks/grid_search_digits.py [--epochs 3] [--workdir DIR]
 
-Last line: RESULT {"speedup": ..., "overhead_s_per_trial": ...}
+It also measures the machine's own ceiling side by side: the same CPU-bound pure-Python loop
+run twice one after the other vs in two processes at once. On a VM whose vCPUs share physical
+cores this ceiling is well below 2x, and no runner can beat it; `parallel_efficiency` is the
+speedup divided by that ceiling.
+
+Last line: RESULT {"speedup": ..., "overhead_s_per_trial": ..., "machine_parallel_ceiling": ...}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,11 +60,29 @@ def _run(parallel: int, epochs: int, workdir: Path) -> tuple[float, list]:
     return wall, result.trials
 
 
+_SPIN = "x = 0\nfor i in range(25_000_000):\n    x += i\n"
+
+
+def _machine_parallel_ceiling() -> float:
+    """Throughput gain of 2 CPU-bound processes at once over the same 2 run serially."""
+    cmd = [sys.executable, "-c", _SPIN]
+    started = time.perf_counter()
+    for _ in range(2):
+        subprocess.run(cmd, check=True)
+    serial = time.perf_counter() - started
+    started = time.perf_counter()
+    procs = [subprocess.Popen(cmd) for _ in range(2)]
+    for proc in procs:
+        proc.wait()
+    return serial / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workdir", help="keep trial logs here (default: a temp dir)")
     args = parser.parse_args()
+    ceiling = _machine_parallel_ceiling()
     with tempfile.TemporaryDirectory(prefix="grid-bench-") as tmp:
         workdir = Path(args.workdir or tmp)
         serial_wall, serial = _run(1, args.epochs, workdir)
@@ -92,11 +116,15 @@ def main() -> None:
     print(f"speedup {speedup:.2f}x (target >= 1.7x); runner overhead {overhead:.3f} s/trial "
           f"(target <= 0.5 s): serial wall {serial_wall:.2f} s - trials {trial_time:.2f} s, "
           f"over {n} trials")
+    print(f"machine ceiling for 2 CPU-bound processes: {ceiling:.2f}x (pure-Python loop, same "
+          f"run); parallel efficiency {speedup / ceiling:.0%} of it")
     print("RESULT " + json.dumps({"speedup": round(speedup, 3),
                                   "overhead_s_per_trial": round(overhead, 3),
                                   "serial_s": round(serial_wall, 2),
                                   "parallel_s": round(parallel_wall, 2), "trials": n,
-                                  "identical_metrics": True}))
+                                  "identical_metrics": True,
+                                  "machine_parallel_ceiling": round(ceiling, 3),
+                                  "parallel_efficiency": round(speedup / ceiling, 3)}))
 
 
 if __name__ == "__main__":

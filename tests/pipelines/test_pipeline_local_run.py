@@ -56,7 +56,7 @@ def test_run_local_then_predict(local_run, capsys, tmp_path):
                          ("train", "model"), ("evaluate", "classification_metrics")]:
         assert any(step in line and output in line and str(root) in line
                    for line in out.splitlines()), (step, output)
-    assert "final metrics (evaluate):" in out and "accuracy" in out
+    assert "final metrics (evaluate" in out and "accuracy" in out
     run_dir = next((root / "runs").glob("nac-automl-*"))
     report = (run_dir / "nac-search" / "report").read_text()
     assert "<svg" in report and "Per iteration" in report
