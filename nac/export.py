@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nac.atomic import atomic_directory
 
 __all__ = [
     "ARCHITECTURE_FILE",
@@ -97,26 +97,12 @@ def save_model(
                      hyperparameters=dict(hyperparameters or {}),
                      metrics={k: float(v) for k, v in (metrics or {}).items()})
     target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS_FILE)
         (tmp / ARCHITECTURE_FILE).write_text(spec.dumps(indent=2) + "\n", encoding="utf-8")
         (tmp / META_FILE).write_text(json.dumps(meta.to_json(), indent=2) + "\n",
                                      encoding="utf-8")
-        os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0700 would hide the artifact
-        if target.is_dir():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                        dir=target.parent))
-            os.replace(target, old / "prev")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -28,10 +28,8 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -44,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nac.atomic import atomic_file
 from nac.model import NACNet, StatMode, build_model, count_parameters
 from nac.spec import ArchitectureSpec
 
@@ -312,17 +311,8 @@ def _checkpoints(directory: Path) -> list[tuple[int, Path]]:
 
 
 def _save_checkpoint(directory: Path, epoch: int, state: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, directory / f"ckpt-{epoch:04d}.pt")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(directory / f"ckpt-{epoch:04d}.pt", "wb") as fh:
+        torch.save(state, fh)
     for _, old in _checkpoints(directory)[CHECKPOINTS_KEPT:]:
         old.unlink(missing_ok=True)
     for stale in directory.glob(".ckpt-*.tmp"):  # torn writes of a killed earlier run

@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from nac.atomic import atomic_directory
+
 #: Pipeline parameter types (component_spec input types) -> converters for CLI strings.
 _CONVERTERS = {
     "Integer": int,
@@ -101,15 +103,8 @@ def artifact_listing(run_dir: Path) -> list[tuple[str, str, Path]]:
 
 def _copy_model(src: Path, dest: Path) -> Path:
     """Copy the Model artifact directory to `dest` atomically (temp sibling + rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        shutil.copytree(src, tmp / "m")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp / "m", dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_directory(dest) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
     return dest
 
 

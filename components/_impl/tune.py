@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,9 +132,7 @@ def _write_results(path: str, local_dir: Path, result: Any, space: list[dict]) -
     """The `katib-local-results` document of this Experiment (a warm-start source later)."""
     local_file = local_dir / "results.json"
     if local_file.is_file():
-        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-        shutil.copyfile(local_file, tmp)
-        os.replace(tmp, path)
+        atomic_write_text(path, local_file.read_text(encoding="utf-8"))
         return
     best = result.best
     write_json(path, {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from katib.local import constants as c
 from katib.local.collector import to_float
 from katib.local.experiment import Experiment, Objective
+from nac.atomic import write_text_atomic
 
 
 class ResultsError(ValueError):
@@ -116,19 +116,8 @@ def write_results(path: str | os.PathLike[str], experiment: Experiment,
                   trials: list[TrialRecord],
                   algorithm_settings: list[tuple[str, str]] | None = None) -> None:
     """Write the file atomically: a temp file in the same directory, fsync, rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results_document(experiment, trials, algorithm_settings), indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text + "\n")
 
 
 @dataclass

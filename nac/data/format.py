@@ -13,8 +13,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nac.atomic import atomic_directory
 from nac.data.errors import DataError
 
 __all__ = [
@@ -234,11 +233,8 @@ def write_dataset(ds: Dataset, path: str | os.PathLike[str]) -> None:
     Files go into a temporary sibling directory that is `os.replace`d onto `path`; an existing
     empty directory at `path` (what KFP pre-creates) or an earlier artifact is replaced.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     meta = ds.meta()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with atomic_directory(path) as tmp:
         with open(tmp / DATA_FILE, "wb") as fh:
             np.savez(fh, x=ds.x, y=ds.y)
             fh.flush()
@@ -248,26 +244,6 @@ def write_dataset(ds: Dataset, path: str | os.PathLike[str]) -> None:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o755)  # noqa: S103 - mkdtemp's 0o700 would hide the artifact from other readers
-        if target.is_dir() and not target.is_symlink():
-            # os.replace onto a non-empty directory fails; move the old one aside first.
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                        dir=target.parent))
-            os.replace(target, old / "prev")
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old / "prev", target)
-                raise
-            finally:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            if target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _load_meta(path: Path) -> dict[str, Any]:

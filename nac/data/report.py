@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from nac.data.format import Dataset
 from nac.data.shapes import format_shape
 
-__all__ = ["ingest_report", "split_report", "write_text_atomic"]
+__all__ = ["ingest_report", "split_report"]
 
 _BAR_WIDTH = 20
 
@@ -79,16 +75,3 @@ def split_report(source: Dataset, train: Dataset, val: Dataset, test: Dataset,
     return "\n".join(lines)
 
 
-def write_text_atomic(text: str, path: str | os.PathLike[str]) -> None:
-    """Write `text` to `path` via a temporary sibling file and `os.replace`."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

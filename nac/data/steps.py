@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
+from nac.atomic import write_text_atomic
 from nac.data.format import FORMAT, VERSION, Dataset, read_dataset, write_dataset
 from nac.data.ingest import DEFAULT_SOURCE, ingest
 from nac.data.preprocess import split_dataset, validate_fractions
-from nac.data.report import ingest_report, split_report, write_text_atomic
+from nac.data.report import ingest_report, split_report
 
 __all__ = ["ArtifactLike", "artifact_metadata", "run_ingest", "run_preprocess"]
 
@@ -61,7 +62,7 @@ def _write_all(datasets: list[tuple[Dataset, ArtifactLike]], report: str,
             write_dataset(ds, out.path)
             written.append(Path(out.path))
         if report_out is not None:
-            write_text_atomic(report, report_out.path)
+            write_text_atomic(report_out.path, report)
             written.append(Path(report_out.path))
     except BaseException:
         _remove(written)

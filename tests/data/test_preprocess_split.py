@@ -120,7 +120,7 @@ def test_failed_report_write_removes_written_splits(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     write_dataset(ingest(), tmp_path / "raw")
 
-    def fail(text: str, path: str) -> None:
+    def fail(path: str, text: str) -> None:
         raise OSError("no space left")
 
     monkeypatch.setattr(steps, "write_text_atomic", fail)
