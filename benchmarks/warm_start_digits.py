@@ -3,9 +3,11 @@
 1. A source experiment (the warm-start algorithm with no source, i.e. plain TPE) searches
    lr / momentum / weight decay of a small network on digits; its best accuracy is the target
    and its results file (contracts.md §6) the warm-start source.
-2. For each of 3 seeds, two experiments on the same task with `goal: <target>` (Katib stops at
-   the goal): warm (`warm_start_source` = the source's results file,
-   `warm_start_type` = transfer, or identical with --warm-type) and cold (no source). Trials to
+2. For each of 3 seeds, three experiments on the same task with `goal: <target>` (Katib stops
+   at the goal), side by side: warm with `warm_start_type` = transfer (the source's top-k
+   configurations re-evaluated first, then its results as the sampler's prior), warm with
+   `warm_start_type` = identical (the source's results told to TPE as real observations, no
+   re-evaluation), and cold (no source). `warm_start_source` = the source's results file. Trials to
    target = the 1-based count of trials completed when the goal was first reached; a run that
    never reaches it within the budget scores budget + 1.
 Trials are deterministic (fixed training seed, one thread each), so a re-evaluated
@@ -14,7 +16,8 @@ each suggestion sees the same history and the whole benchmark is reproducible.
 
     python benchmarks/warm_start_digits.py [--source-trials 8] [--budget 8] [--epochs 3]
 
-Last line: RESULT {"warm_trials_to_target": <median>, "cold_trials_to_target": <median>}
+Last line: RESULT {"warm_trials_to_target": <median, transfer>, "cold_trials_to_target": <median>,
+"identical_trials_to_target": <median>, ...}
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from katib.local.collector import to_float
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "tpe-digits.yaml"
 SEEDS = (1, 2, 3)
+#: Experiments per seed: the two warm_start_type values, and a cold start.
+KINDS = ("transfer", "identical", "cold")
 
 
 def _experiment(name: str, *, seed: int, trials: int, parallel: int, epochs: int,
@@ -72,7 +77,6 @@ def main() -> None:
     parser.add_argument("--source-trials", type=int, default=8)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--warm-type", choices=("transfer", "identical"), default="transfer")
     parser.add_argument("--workdir", help="keep results and logs here (default: a temp dir)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
@@ -88,12 +92,12 @@ def main() -> None:
         rows = []
         for seed in SEEDS:
             counts = {}
-            for kind in ("warm", "cold"):
+            for kind in KINDS:
                 doc = _experiment(
                     f"ws-{kind}-{seed}", seed=seed, trials=args.budget, parallel=1,
                     epochs=args.epochs, goal=target,
-                    source=source.results_file.resolve() if kind == "warm" else None,
-                    warm_type=args.warm_type)
+                    source=source.results_file.resolve() if kind != "cold" else None,
+                    warm_type=kind)
                 result = run_experiment(doc, workdir=work / f"{kind}-{seed}",
                                         progress=not args.quiet)
                 counts[kind] = (_trials_to_target(result, target, args.budget),
@@ -101,23 +105,22 @@ def main() -> None:
             rows.append((seed, counts))
 
     print(f"\nWarm start on digits: target accuracy {target:g} = best of a {args.source_trials}-"
-          f"trial source run ({source.best.assignments}); budget {args.budget} trials; "
-          f"warm_start_type={args.warm_type}")
-    print(f"{'seed':>4} {'warm trials':>11} {'warm best':>9} {'cold trials':>11} "
-          f"{'cold best':>9}")
+          f"trial source run ({source.best.assignments}); budget {args.budget} trials")
+    print(f"{'seed':>4}" + "".join(f" {k + ' trials':>16} {k + ' best':>15}" for k in KINDS))
 
     def show(n: int) -> str:
         return str(n) if n <= args.budget else f">{args.budget}"
 
     for seed, counts in rows:
-        (wn, wb), (cn, cb) = counts["warm"], counts["cold"]
-        print(f"{seed:>4} {show(wn):>11} {wb if wb is not None else '-':>9} {show(cn):>11} "
-              f"{cb if cb is not None else '-':>9}")
-    warm = statistics.median(c["warm"][0] for _, c in rows)
-    cold = statistics.median(c["cold"][0] for _, c in rows)
-    print(f"median trials to target: warm {warm:g}, cold {cold:g} "
-          f"(a value of {args.budget + 1} means not reached within the budget)")
-    print("RESULT " + json.dumps({"warm_trials_to_target": warm, "cold_trials_to_target": cold,
+        cells = "".join(f" {show(counts[k][0]):>16} "
+                        f"{counts[k][1] if counts[k][1] is not None else '-':>15}" for k in KINDS)
+        print(f"{seed:>4}{cells}")
+    median = {k: statistics.median(c[k][0] for _, c in rows) for k in KINDS}
+    print("median trials to target: " + ", ".join(f"{k} {median[k]:g}" for k in KINDS)
+          + f" (a value of {args.budget + 1} means not reached within the budget)")
+    print("RESULT " + json.dumps({"warm_trials_to_target": median["transfer"],
+                                  "cold_trials_to_target": median["cold"],
+                                  "identical_trials_to_target": median["identical"],
                                   "target_accuracy": target, "budget": args.budget}))
 
 
