@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -10,7 +12,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nac.atomic import atomic_directory
 
@@ -76,6 +78,55 @@ def compile_pipeline(output: str | os.PathLike[str]) -> Path:
     return target
 
 
+class ExecutorInputFilter(io.TextIOBase):
+    """Drops kfp's JSON dump of each step's executor input from the streamed step log.
+
+    kfp's executor logs the whole executor input (hundreds of lines per step) at INFO with no
+    switch to turn it off; the step's own progress lines pass through unchanged.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._pending = ""
+        self._skipping = False
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            self._emit(line + "\n")
+        return len(text)
+
+    def _emit(self, line: str) -> None:
+        if self._skipping:
+            # The dump is `json.dumps(indent=4)`, possibly indented by kfp: it ends at the
+            # first line that is a lone closing brace.
+            self._skipping = line.strip() != "}" or line.startswith("        ")
+            return
+        if "Got executor_input:" in line:
+            self._skipping = True
+            return
+        self._out.write(line)
+
+    def flush(self) -> None:
+        if self._pending and not self._skipping:
+            self._out.write(self._pending)
+            self._pending = ""
+        self._out.flush()
+
+
+def print_reports(listing: list[tuple[str, str, Path]]) -> None:
+    """Print the Markdown reports of the run (the KFP UI renders the same files)."""
+    for step, name, path in listing:
+        if name not in ("report", "training_log") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("<"):  # HTML (the search report): open it in a browser
+            print(f"\n{step} {name}: HTML report at {path}")
+            continue
+        print(f"\n----- {step} {name} -----\n{text}")
+
+
 def _latest_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
     from pipelines.automl import PIPELINE_NAME
 
@@ -134,12 +185,14 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
     print(f"running pipeline locally; artifacts under {root}", flush=True)
     start = time.monotonic()
     try:
-        task = automl(**params)
+        with contextlib.redirect_stdout(ExecutorInputFilter(sys.stdout)):
+            task = automl(**params)
     except RuntimeError as e:
         raise PipelineRunError(f"local run failed: {e}") from e
     wall = time.monotonic() - start
     run_dir = _latest_run_dir(root, before)
     listing = artifact_listing(run_dir)
+    print_reports(listing)
     print(f"\nartifacts of {run_dir.name}:")
     for step, name, path in listing:
         print(f"  {step:<12} {name:<24} {path}")
