@@ -100,13 +100,7 @@ class NACSettings:
         return replace(base, **overrides) if overrides else base
 
     def restructure_settings(self) -> RestructureSettings:
-        return RestructureSettings(
-            max_filter_prune=self.max_filter_prune,
-            max_cells_per_stage=self.max_layers_per_stage,
-            construction=self.construction,
-            parameter_limits=self.parameter_limits,
-            worst_case=self.worst_case,
-        )
+        return RestructureSettings.of(self)
 
     def initial_spec(self, input_shape: tuple[int, int, int], num_classes: int
                      ) -> ArchitectureSpec:

@@ -37,6 +37,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from nac.spec import ArchitectureSpec, Cell, SpecError, Stage, branch_key, cell_widths, gate_key
 
@@ -75,6 +76,17 @@ class RestructureSettings:
     parameter_limits: tuple[bool, ...] | None = None
     worst_case: bool = False
     prune_skips: bool = True
+
+    @classmethod
+    def of(cls, settings: Any) -> RestructureSettings:
+        """The restructuring part of a settings object that uses the reference's names
+        (`max_filter_prune`, `max_layers_per_stage`, `construction`, `parameter_limits`,
+        `worst_case`): the in-process driver's and the Katib suggestion's settings alike."""
+        return cls(max_filter_prune=settings.max_filter_prune,
+                   max_cells_per_stage=settings.max_layers_per_stage,
+                   construction=settings.construction,
+                   parameter_limits=settings.parameter_limits,
+                   worst_case=settings.worst_case)
 
     def __post_init__(self) -> None:
         if isinstance(self.max_filter_prune, bool) or not isinstance(self.max_filter_prune, int) \

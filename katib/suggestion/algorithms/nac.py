@@ -105,13 +105,7 @@ class NacConfig:
     def restructure_settings(self) -> Any:
         from nac.restructure import RestructureSettings
 
-        return RestructureSettings(
-            max_filter_prune=self.max_filter_prune,
-            max_cells_per_stage=self.max_layers_per_stage,
-            construction=self.construction,
-            parameter_limits=self.parameter_limits,
-            worst_case=self.worst_case,
-        )
+        return RestructureSettings.of(self)
 
     def initial_spec(self) -> Any:
         from nac.spec import initial_envelopenet
