@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from katib.local import ExperimentResult, run_experiment
-from katib.local.collector import to_float
+from katib.suggestion.metrics import parse_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "tpe-digits.yaml"
@@ -66,7 +66,7 @@ def _experiment(name: str, *, seed: int, trials: int, parallel: int, epochs: int
 
 def _trials_to_target(result: ExperimentResult, target: float, budget: int) -> int:
     for i, t in enumerate(result.trials, start=1):  # completion order
-        value = to_float(t.metrics.get("accuracy", ""))
+        value = parse_metric(t.metrics.get("accuracy", ""))
         if value is not None and value >= target:
             return i
     return budget + 1

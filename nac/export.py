@@ -185,9 +185,9 @@ def predict(model: Any, meta: ModelMeta, x: np.ndarray, *, batch_size: int = 256
                          f"expects {tuple(meta.input_shape)}; pass --image-shape "
                          f"{'x'.join(str(v) for v in meta.input_shape)}")
     if meta.normalization is not None:
-        mean = np.asarray(meta.normalization["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(meta.normalization["std"], dtype=np.float32).reshape(1, -1, 1, 1)
-        x = (x - mean) / std
+        from nac.data.format import Normalization
+
+        x = Normalization.from_json(meta.normalization).apply(x)
     out = []
     model.eval()
     with torch.no_grad():

@@ -8,7 +8,6 @@ accumulated in non-persistent buffers, so they never reach the optimiser or the 
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 
 import torch
@@ -228,9 +227,3 @@ class ClassifierHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(x.mean(dim=(2, 3)), 1)))
 
-
-def output_size(size: int, wideners: int) -> int:
-    """Spatial size after `wideners` SAME stride-2 halvings."""
-    for _ in range(wideners):
-        size = math.ceil(size / 2)
-    return size

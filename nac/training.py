@@ -192,10 +192,17 @@ class TrainResult:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU."""
+    """'auto' -> CUDA when available, else CPU.
+
+    A bare "cuda" gets its index, so it compares equal to the device tensors report
+    (`cuda:0`) and the training loop keeps on-GPU data on its fast path.
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and resolved.index is None and torch.cuda.is_available():
+        resolved = torch.device("cuda", torch.cuda.current_device())
+    return resolved
 
 
 # -- data --------------------------------------------------------------------------------
@@ -315,8 +322,6 @@ def _save_checkpoint(directory: Path, epoch: int, state: dict[str, Any]) -> None
         torch.save(state, fh)
     for _, old in _checkpoints(directory)[CHECKPOINTS_KEPT:]:
         old.unlink(missing_ok=True)
-    for stale in directory.glob(".ckpt-*.tmp"):  # torn writes of a killed earlier run
-        stale.unlink(missing_ok=True)
 
 
 def _load_checkpoint(directory: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -378,6 +383,8 @@ def train(
                                     nesterov=config.nesterov, weight_decay=config.weight_decay,
                                     foreach=True)
         x_all, y_all = _tensors(train_ds, device)
+        # Validation batches are copied to the device one at a time, as `evaluate` does.
+        val_tensors = _tensors(val_ds, torch.device("cpu")) if val_ds is not None else None
         n = len(y_all)
         batch = min(config.batch_size, n)
         steps_per_epoch = n // batch  # drop the ragged tail: a 1-row batch breaks BatchNorm
@@ -445,7 +452,7 @@ def train(
             ep_val_loss = ep_val_acc = None
             if val_ds is not None and ((epoch + 1) % config.val_every == 0
                                        or epoch + 1 == config.epochs):
-                ev = evaluate(model, val_ds, batch_size=config.eval_batch_size)
+                ev = _evaluate_tensors(model, *val_tensors, batch_size=config.eval_batch_size)
                 val_loss, val_acc = ep_val_loss, ep_val_acc = ev.loss, ev.accuracy
             record = EpochRecord(
                 epoch=epoch + 1, epochs=config.epochs, train_loss=float(loss_sum) / seen,
@@ -477,19 +484,24 @@ def train(
         device=str(device), resumed_from=resumed_from)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, dataset: Any, *, batch_size: int = 512) -> EvalResult:
     """Accuracy, mean cross-entropy, predictions and confusion matrix of `model` on `dataset`.
 
     Uses the dataset's stored normalisation; the model is put in eval mode (and restored).
     """
+    return _evaluate_tensors(model, *_tensors(dataset, torch.device("cpu")),
+                             batch_size=batch_size)
+
+
+@torch.no_grad()
+def _evaluate_tensors(model: nn.Module, x_all: torch.Tensor, y_all: torch.Tensor, *,
+                      batch_size: int) -> EvalResult:
+    """`evaluate` on CPU tensors from `_tensors` (built once per run by `train`)."""
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
         channels_last = bool(getattr(model, "channels_last", False))
-        x_all = torch.from_numpy(np.ascontiguousarray(dataset.normalized_x(), dtype=np.float32))
-        y_all = torch.from_numpy(np.ascontiguousarray(dataset.y, dtype=np.int64))
         num_classes = int(getattr(getattr(model, "spec", None), "num_classes", 0)) or \
             int(y_all.max()) + 1
         preds, loss_sum = [], 0.0

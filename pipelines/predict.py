@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nac.atomic import write_text_atomic
 from nac.export import ModelError, load_model, predict
 
 
@@ -61,8 +62,6 @@ def predict_to_csv(model_dir: str | os.PathLike[str], source: str, *,
                    output: str | os.PathLike[str] = "predictions.csv",
                    label_column: str = "label", image_shape: str = "") -> dict[str, Any]:
     """Predict every row of `source`, write a CSV, return {"rows", "accuracy" when labelled}."""
-    from components._impl.artifacts import atomic_write_text
-
     model, meta = load_model(model_dir)
     x, labels = _load_data(source, label_column, image_shape, tuple(meta.input_shape))
     probs = predict(model, meta, x)
@@ -76,7 +75,7 @@ def predict_to_csv(model_dir: str | os.PathLike[str], source: str, *,
         if labels is not None:
             row.append(labels[i])
         writer.writerow(row)
-    atomic_write_text(output, buf.getvalue())
+    write_text_atomic(output, buf.getvalue())
     result: dict[str, Any] = {"rows": len(predicted)}
     if labels is not None and len(predicted):
         correct = sum(meta.classes[int(k)] == lab for k, lab in zip(predicted, labels,

@@ -9,17 +9,9 @@ from typing import Any
 
 from nac.atomic import write_text_atomic
 
-#: File name of the architecture spec when an artifact is a directory.
-ARCHITECTURE_FILE = "architecture.json"
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to `path` atomically (no half-written artifact file)."""
-    write_text_atomic(path, text)
-
 
 def write_json(path: str | os.PathLike[str], doc: Any) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> Any:
@@ -41,6 +33,7 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
 
 def read_architecture(path: str | os.PathLike[str]) -> Any:
     """The `nac-architecture` spec held by an artifact (file or directory)."""
+    from nac.export import ARCHITECTURE_FILE
     from nac.spec import ArchitectureSpec
 
     p = Path(path)
@@ -58,7 +51,3 @@ def log_metrics(metrics: Any, values: dict[str, float]) -> None:
     for name, value in values.items():
         metrics.log_metric(name, float(value))
     write_json(metrics.path, dict(metrics.metadata))
-
-
-def dataset_paths(train_data: Any, val_data: Any) -> tuple[str, str]:
-    return str(train_data.path), str(val_data.path)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from components._impl.artifacts import atomic_write_text, log_metrics, write_json
+from components._impl.artifacts import log_metrics, write_json
+from nac.atomic import write_text_atomic
 
 
 def scores(probs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def run_evaluate(*, model: Any, test_data: Any, metrics: Any, classification_met
     classification_metrics.log_confusion_matrix(
         list(meta.classes), [[int(v) for v in row] for row in s["confusion"]])
     write_json(classification_metrics.path, dict(classification_metrics.metadata))
-    atomic_write_text(report.path, report_markdown(s, list(meta.classes), meta))
+    write_text_atomic(report.path, report_markdown(s, list(meta.classes), meta))
     print(f"evaluate: accuracy={s['accuracy']:.4f} error={1 - s['accuracy']:.4f} "
           f"loss={s['loss']:.4f} rows={s['rows']}", flush=True)
     return 1.0 - s["accuracy"]

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components._impl.artifacts import atomic_write_text, log_metrics
+from components._impl.artifacts import log_metrics
 from components._impl.experiments import derive_name, nas_experiment
 from components._impl.reports import search_html
 from components._impl.tune import check_backend, client_for
+from nac.atomic import write_text_atomic
 
 
 def parse_settings(text: str) -> dict[str, Any]:
@@ -63,21 +64,16 @@ def _branches_per_cell(spec: Any) -> list[list[int]]:
 
 
 def trace_rows(trace: list[Any]) -> list[dict[str, Any]]:
-    """Per-iteration rows for the report from the construction trace."""
-    rows = []
-    for i, it in enumerate(trace):
-        spec = getattr(it, "spec", None)
-        rows.append({
-            "iteration": getattr(it, "iteration", i),
-            "branches_per_cell": _branches_per_cell(spec) if spec is not None else [],
-            "parameters": getattr(it, "parameters", None),
-            "val_accuracy": getattr(it, "val_accuracy", None),
-            "seconds": getattr(it, "seconds", None),
-            "stats": dict(getattr(it, "branch_stats", None) or {}),
-            "pruned": sorted(k for keys in (getattr(it, "pruned", None) or {}).values()
-                             for k in keys),
-        })
-    return rows
+    """Per-iteration rows for the report from the construction trace (IterationRecords)."""
+    return [{
+        "iteration": it.iteration,
+        "branches_per_cell": [list(cells) for cells in it.branches_per_cell],
+        "parameters": it.parameters,
+        "val_accuracy": it.val_accuracy,
+        "seconds": it.seconds,
+        "stats": dict(it.branch_stats),
+        "pruned": sorted(k for keys in it.pruned.values() for k in keys),
+    } for it in trace]
 
 
 def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
@@ -90,12 +86,10 @@ def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
     config = nac_settings(settings, seed)
 
     def progress(it: Any) -> None:
-        spec = getattr(it, "spec", None)
-        acc = getattr(it, "val_accuracy", None)
-        print(f"nac_search: iteration {getattr(it, 'iteration', '?')}: "
-              f"{spec.describe() if spec is not None else ''}"
+        acc = it.val_accuracy
+        print(f"nac_search: iteration {it.iteration}: {it.spec.describe()}"
               f"{'' if acc is None else f' val_accuracy={acc:.4f}'} "
-              f"({getattr(it, 'seconds', 0.0):.1f}s)", flush=True)
+              f"({it.seconds:.1f}s)", flush=True)
 
     result = construct(train_ds, val_ds, config, progress=progress)
     rows = trace_rows(list(result.trace))
@@ -167,8 +161,7 @@ def spec_from_trials(trials: list[Any], parse: Any) -> tuple[Any, list[dict[str,
         rows.append({"iteration": iteration, "branches_per_cell": _branches_per_cell(spec),
                      "parameters": None, "seconds": None, "stats": stats,
                      "val_accuracy": sum(accs) / len(accs) if accs else None})
-    final = parse(by_iteration[max(by_iteration)][0].assignments["architecture"])
-    return final, rows
+    return spec, rows  # the last (highest) iteration's architecture: the constructed one
 
 
 def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any,
@@ -188,7 +181,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
                         trial_image=trial_image, data=data_source or train_ds.source)
         client = client_for("katib", namespace=namespace, workdir=Path(architecture.path).parent)
         spec, rows = search_with_experiment(client, body, timeout_seconds=timeout_seconds)
-    atomic_write_text(architecture.path, spec.dumps(indent=2) + "\n")
+    write_text_atomic(architecture.path, spec.dumps(indent=2) + "\n")
     architecture.metadata.update({"format": "nac-architecture", "describe": spec.describe()})
     from nac.model import build_model, count_parameters
 
@@ -201,7 +194,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
                "final network": spec.describe(), "search seconds": f"{seconds:.1f}"}
     if last_acc is not None:
         summary["last val accuracy"] = float(last_acc)
-    atomic_write_text(report.path, search_html(rows, final=spec.describe(), summary=summary))
+    write_text_atomic(report.path, search_html(rows, final=spec.describe(), summary=summary))
     values = {"parameters": float(parameters), "iterations": float(trained),
               "cells": float(len(spec.cells())), "branches": float(sum(spec.branch_counts())),
               "search_seconds": float(seconds)}

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from components._impl.artifacts import (
-    atomic_write_text,
     log_metrics,
     read_architecture,
     read_json,
 )
+from nac.atomic import write_text_atomic
 
 #: Hyperparameters a tune result may carry -> TrainConfig field type.
 HYPERPARAMETER_TYPES = {"lr": float, "momentum": float, "weight_decay": float,
@@ -57,13 +57,14 @@ def checkpoint_path(checkpoint_dir: str, run_id: str, fallback: Path) -> Path:
 
 
 def log_markdown(history: list[Any], *, header: dict[str, Any]) -> str:
+    def f(v: Any, d: int = 4) -> str:
+        return "–" if v is None else f"{v:.{d}f}"
+
     lines = ["# Final training", ""]
     lines += [f"- {k}: `{v}`" for k, v in header.items()]
     lines += ["", "| epoch | lr | train loss | train acc | val loss | val acc | seconds |",
               "|---|---|---|---|---|---|---|"]
     for r in history:
-        def f(v: Any, d: int = 4) -> str:
-            return "–" if v is None else f"{v:.{d}f}"
         lines.append(f"| {r.epoch} | {r.lr:.4g} | {f(r.train_loss)} | {f(r.train_accuracy)} | "
                      f"{f(r.val_loss)} | {f(r.val_accuracy)} | {r.seconds:.1f} |")
     return "\n".join(lines) + "\n"
@@ -113,7 +114,7 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     model.metadata.update({"format": "nac-model", "parameters": result.parameters,
                            "val_accuracy": val_accuracy, "classes": len(train_ds.classes)})
     log_metrics(metrics, values)
-    atomic_write_text(training_log.path, log_markdown(result.history, header={
+    write_text_atomic(training_log.path, log_markdown(result.history, header={
         "rows": fit_ds.rows, "device": result.device, "parameters": result.parameters,
         "hyperparameters": json.dumps(hp), "resumed_from_epoch": result.resumed_from,
         "checkpoints": str(ckpt)}))

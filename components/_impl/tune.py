@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from components._impl.artifacts import (
-    atomic_write_text,
     log_metrics,
     read_architecture,
+    read_json,
     write_json,
 )
 from components._impl.experiments import (
@@ -20,6 +20,7 @@ from components._impl.experiments import (
     parse_search_space,
 )
 from components._impl.reports import trials_markdown
+from nac.atomic import write_text_atomic
 
 #: Backends the search and tuning steps accept.
 BACKENDS = ("local", "katib")
@@ -69,8 +70,8 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
         settings["warm_start_source"] = warm_start_reference(
             Path(warm_start_source.path), backend,
             namespace=client.backend.namespace if client is not None else "")
-    name = experiment_name or _default_name(spec.dumps(), train_ds.sha256, space, max_trials,
-                                            epochs, seed, algorithm, settings)
+    name = experiment_name or derive_name("tune", spec.dumps(), train_ds.sha256, space,
+                                          max_trials, epochs, seed, algorithm, settings)
     if backend == "local":
         data, val = str(train_data.path), str(val_data.path)
     else:  # trial pods cannot see KFP artifacts: they ingest the recorded source themselves.
@@ -95,7 +96,7 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     best_hp = {k: best.assignments[k] for k in names if k in best.assignments}
     write_json(best_hyperparameters.path, best_hp)
     _write_results(results.path, workdir / name, result, space)
-    atomic_write_text(report.path, trials_markdown(
+    write_text_atomic(report.path, trials_markdown(
         result.trials, objective=OBJECTIVE_METRIC, best_name=best.name, parameters=names,
         title=f"Hyperparameter tuning: {name}"))
     succeeded = len(result.succeeded_trials)
@@ -113,8 +114,6 @@ def warm_start_reference(path: Path, backend: str, *, namespace: str) -> str:
     Locally the results file itself; on a cluster the suggestion pod cannot read KFP
     artifacts, so it gets `katib://<namespace>/<experiment>` and lists that Experiment's Trials.
     """
-    from components._impl.artifacts import read_json
-
     doc = read_json(path, "warm_start_source")
     if not isinstance(doc, dict) or doc.get("format") != "katib-local-results":
         raise ValueError(f"warm_start_source {path} is not a katib-local-results document; "
@@ -124,15 +123,11 @@ def warm_start_reference(path: Path, backend: str, *, namespace: str) -> str:
     return f"katib://{namespace}/{doc['experiment']}"
 
 
-def _default_name(*parts: Any) -> str:
-    return derive_name("tune", *parts)
-
-
 def _write_results(path: str, local_dir: Path, result: Any, space: list[dict]) -> None:
     """The `katib-local-results` document of this Experiment (a warm-start source later)."""
     local_file = local_dir / "results.json"
     if local_file.is_file():
-        atomic_write_text(path, local_file.read_text(encoding="utf-8"))
+        write_text_atomic(path, local_file.read_text(encoding="utf-8"))
         return
     best = result.best
     write_json(path, {

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from katib.local import constants as c
+from katib.suggestion.metrics import parse_metric
 
 
 @dataclass
@@ -34,7 +35,7 @@ class _Series:
 
     def add(self, text: str) -> None:
         self.latest = text
-        value = to_float(text)
+        value = parse_metric(text)
         if value is None:
             return
         self.numeric.append(value)
@@ -42,15 +43,6 @@ class _Series:
             self.min_value, self.min_text = value, text
         if value > self.max_value:
             self.max_value, self.max_text = value, text
-
-
-def to_float(text: str) -> float | None:
-    """The value as a finite float, or None (non-numeric, empty, nan, inf)."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 class MetricsCollector:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 
+from katib.suggestion.constants import BUILTIN_SAMPLERS, GROUP, NAC, VERSION, WARM_START
+
 #: apiVersion / kind of the only document the runner accepts.
-API_VERSION = "kubeflow.org/v1beta1"
+API_VERSION = f"{GROUP}/{VERSION}"
 EXPERIMENT_KIND = "Experiment"
 #: Katib's webhook limits Experiment names to 40 characters of a DNS label.
 NAME_MAX_LENGTH = 40
@@ -15,10 +17,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DEFAULT_PARALLEL_TRIAL_COUNT = 3
 
 #: Algorithms our suggestion service serves (katib.suggestion).
-SERVED_ALGORITHMS = (
-    "random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization",
-    "warm-start", "nac",
-)
+SERVED_ALGORITHMS = (*BUILTIN_SAMPLERS, WARM_START, NAC)
 #: Katib algorithms we do not serve, with what to use instead.
 REFUSED_ALGORITHMS = {
     "enas": "it needs Katib's ENAS controller; use 'nac' for architecture search",
@@ -50,9 +49,6 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Seconds a trial gets between SIGTERM and SIGKILL when it is stopped.
 KILL_GRACE_SECONDS = 3.0
 
-#: Results-file format written by the runner (docs/contracts.md §6).
-RESULTS_FORMAT = "katib-local-results"
-RESULTS_VERSION = 1
 #: Name of the results file inside a work directory when none is given.
 RESULTS_FILE_NAME = "results.json"
 #: Default parent of per-Experiment work directories.

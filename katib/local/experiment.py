@@ -92,10 +92,6 @@ class Experiment:
     early_stopping_settings: tuple[tuple[str, str], ...] = ()
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return tuple(p["name"] for p in self.parameters)
-
 
 def load_experiment(source: str | os.PathLike[str] | Mapping[str, Any]) -> Experiment:
     """Read (YAML path or dict) and validate an Experiment; raise ExperimentError on bad input."""

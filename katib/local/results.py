@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from katib.local import constants as c
-from katib.local.collector import to_float
 from katib.local.experiment import Experiment, Objective
+from katib.suggestion.constants import RESULTS_FORMAT, RESULTS_VERSION
+from katib.suggestion.metrics import parse_metric
 from nac.atomic import write_text_atomic
 
 
@@ -41,7 +42,7 @@ class TrialRecord:
     labels: dict[str, str] = field(default_factory=dict)
 
     def objective_value(self, objective: Objective) -> float | None:
-        return to_float(self.metrics.get(objective.metric, ""))
+        return parse_metric(self.metrics.get(objective.metric, ""))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -98,7 +99,7 @@ def results_document(experiment: Experiment, trials: list[TrialRecord],
     obj = experiment.objective
     best = best_trial(trials, obj)
     doc: dict[str, Any] = {
-        "format": c.RESULTS_FORMAT, "version": c.RESULTS_VERSION,
+        "format": RESULTS_FORMAT, "version": RESULTS_VERSION,
         "experiment": experiment.name,
         "objective": {"type": obj.type, "metric": obj.metric, "goal": obj.goal},
         "parameters": [dict(p) for p in experiment.parameters],
@@ -139,12 +140,12 @@ def read_results(path: str | os.PathLike[str], experiment: Experiment) -> Resume
     except (OSError, json.JSONDecodeError) as e:
         raise ResultsError(f"results file {p} is not readable JSON ({e}); move it away or pass "
                            "another --results") from None
-    if not isinstance(doc, dict) or doc.get("format") != c.RESULTS_FORMAT:
-        raise ResultsError(f"results file {p}: field 'format' is not {c.RESULTS_FORMAT!r}; "
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
+        raise ResultsError(f"results file {p}: field 'format' is not {RESULTS_FORMAT!r}; "
                            "pass another --results")
-    if doc.get("version") != c.RESULTS_VERSION:
+    if doc.get("version") != RESULTS_VERSION:
         raise ResultsError(f"results file {p}: field 'version' is {doc.get('version')!r}, this "
-                           f"runner reads version {c.RESULTS_VERSION}")
+                           f"runner reads version {RESULTS_VERSION}")
     fix = ("pass another --results to start fresh, or use it as the warm-start algorithm's "
            "warm_start_source")
     if doc.get("experiment") != experiment.name:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from katib.local import constants as c
-from katib.local.collector import MetricsCollector, to_float
+from katib.local.collector import MetricsCollector
 from katib.local.earlystop import MedianStop
 from katib.local.experiment import Experiment, ExperimentError
 from katib.local.progress import Progress, Snapshot
@@ -43,6 +43,7 @@ from katib.local.results import (
     write_results,
 )
 from katib.local.template import TemplateError, render_trial
+from katib.suggestion.metrics import parse_metric
 
 #: Lines of a failed trial's log quoted in its message.
 _TAIL_LINES = 5
@@ -361,7 +362,7 @@ class LocalRunner:
             rec.message = (f"objective metric {obj!r} was never printed; print lines such as "
                            f"'{obj}=0.97' (or fix spec.metricsCollectorSpec.source.filter."
                            f"metricsFormat); see {run.log_path}")
-        elif to_float(observed.get(obj, "")) is None:
+        elif parse_metric(observed.get(obj, "")) is None:
             rec.status = c.TrialStatus.METRICS_UNAVAILABLE
             rec.metrics = observed
             rec.message = f"objective metric {obj!r} is not a number: {observed.get(obj)!r}"
@@ -507,8 +508,9 @@ def _reported(t: TrialRecord, exp: Experiment, base: Path) -> list[float]:
         with open(log, encoding="utf-8", errors="replace") as f:
             for line in f:
                 collector.feed(line)
-        if collector.values(obj.metric):
-            return collector.values(obj.metric)
+        values = collector.values(obj.metric)
+        if values:
+            return values
     value = t.objective_value(obj)
     return [value] if value is not None else []
 

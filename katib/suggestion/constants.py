@@ -32,3 +32,16 @@ NAC_PARAMETERS = ("architecture", "iteration", "seed")
 
 # Longest Kubernetes name / label value Katib turns a trial name into.
 MAX_TRIAL_NAME = 63
+
+# The results file `katib.local` writes and the `warm-start` algorithm and the local backend
+# read (contracts.md §6).
+RESULTS_FORMAT = "katib-local-results"
+RESULTS_VERSION = 1
+
+# Katib's custom resources (kubeflow.org/v1beta1), read by the warm-start source and the
+# Kubernetes backend.
+GROUP = "kubeflow.org"
+VERSION = "v1beta1"
+TRIAL_PLURAL = "trials"
+# Label Katib puts on every Trial naming its Experiment.
+EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"

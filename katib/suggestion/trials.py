@@ -7,12 +7,13 @@ metric strategy, possibly ``"unavailable"`` or non-numeric. Algorithms use
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from katib.api import api_pb2
+
+from .metrics import parse_metric
 
 _TS = api_pb2.TrialStatus
 
@@ -32,6 +33,9 @@ class Condition(Enum):
         return self not in (Condition.CREATED, Condition.RUNNING, Condition.UNKNOWN)
 
 
+#: Conditions whose metrics count as a result (a trial's objective, a warm-start prior).
+RESULT_CONDITIONS = (Condition.SUCCEEDED, Condition.EARLY_STOPPED)
+
 _CONDITIONS = {
     _TS.CREATED: Condition.CREATED,
     _TS.RUNNING: Condition.RUNNING,
@@ -42,17 +46,6 @@ _CONDITIONS = {
     _TS.EARLYSTOPPED: Condition.EARLY_STOPPED,
     _TS.UNKNOWN: Condition.UNKNOWN,
 }
-
-
-def parse_metric(text: str | None) -> float | None:
-    """A finite float, or None for missing, ``"unavailable"``, non-numeric, NaN or infinite."""
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ class TrialView:
 
     def objective(self, metric: str) -> float | None:
         """The numeric objective of a trial whose result counts (Succeeded or EarlyStopped)."""
-        if self.condition not in (Condition.SUCCEEDED, Condition.EARLY_STOPPED):
+        if self.condition not in RESULT_CONDITIONS:
             return None
         return parse_metric(self.metrics.get(metric))
 

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from katib import nac_stats
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # The split an ingest source gets inside the trial: fixed, so every trial sees the same rows.
 SPLIT_SEED = 0
@@ -49,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume from it")
     p.add_argument("--stats", action="store_true", help="print the nac-stats metric at the end")
-    p.add_argument("--stat-mode", choices=("meansss", "variance"), default="meansss",
+    p.add_argument("--stat-mode", choices=nac_stats.STATS, default="meansss",
                    help="branch statistic for --stats (the nac setting `stat` must match)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: $OMP_NUM_THREADS, else torch's default)")
@@ -126,7 +128,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     import torch
 
-    from katib import nac_stats
     from nac.training import TrainConfig, train
 
     if threads is not None:

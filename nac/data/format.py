@@ -198,9 +198,6 @@ class Dataset:
             return self.x
         return self.normalization.apply(self.x)
 
-    def with_split(self, split: str | None) -> Dataset:
-        return dataclasses.replace(self, split=split)
-
     def with_normalization(self, normalization: Normalization | None) -> Dataset:
         return dataclasses.replace(self, normalization=normalization)
 

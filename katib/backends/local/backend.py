@@ -20,11 +20,8 @@ from katib.backends.types import (
     ExperimentStatus,
     TrialResult,
 )
-
-#: Name of the results file inside an Experiment's directory.
-RESULTS_FILE = "results.json"
-#: Results-file format this backend reads.
-RESULTS_FORMAT, RESULTS_VERSION = "katib-local-results", 1
+from katib.local.constants import RESULTS_FILE_NAME
+from katib.suggestion.constants import RESULTS_FORMAT, RESULTS_VERSION
 
 
 def result_from_results_file(doc: dict[str, Any], *, status: ExperimentStatus,
@@ -79,7 +76,7 @@ class LocalBackend(ExperimentBackend):
         return name
 
     def get(self, name: str) -> ExperimentResult:
-        path = self._dir(name) / RESULTS_FILE
+        path = self._dir(name) / RESULTS_FILE_NAME
         status, reason, message = self._outcome.get(
             name, (ExperimentStatus.SUCCEEDED if path.is_file() else ExperimentStatus.CREATED,
                    "", ""))

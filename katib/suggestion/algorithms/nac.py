@@ -72,7 +72,7 @@ def _settings_table() -> SettingsTable:
                     "succeeded replicas averaged per iteration (default parallelTrialCount)",
                     minimum=1, maximum=100),
             Setting("stat", "choice", "meansss", "branch statistic ranked for pruning; trials "
-                    "must print it (katib.trial --stat-mode)", choices=("meansss", "variance")),
+                    "must print it (katib.trial --stat-mode)", choices=nac_stats.STATS),
         ),
     )
 

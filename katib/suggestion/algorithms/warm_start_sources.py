@@ -23,16 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..constants import (
+    EXPERIMENT_LABEL,
+    GROUP,
+    RESULTS_FORMAT,
+    RESULTS_VERSION,
+    TRIAL_PLURAL,
+    VERSION,
+)
 from ..errors import SuggestionInputError
+from ..metrics import parse_metric
 from ..search_space import Objective
-from ..trials import parse_metric
+from ..trials import RESULT_CONDITIONS
 
-RESULTS_FORMAT = "katib-local-results"
-RESULTS_VERSION = 1
-EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
 _DNS = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _K8S_REF = re.compile(rf"^(?:katib://)?(?P<ns>{_DNS})/(?P<name>{_DNS})$")
 _FETCH_TIMEOUT_S = 10.0
+_RESULT_STATUSES = tuple(c.value for c in RESULT_CONDITIONS)
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,7 @@ def _read_document(item: str) -> dict[str, Any]:
 def _from_results(doc: dict[str, Any], objective: Objective, source: str) -> list[PriorTrial]:
     out = []
     for trial in doc.get("trials") or []:
-        if not isinstance(trial, dict) or trial.get("status") not in ("Succeeded", "EarlyStopped"):
+        if not isinstance(trial, dict) or trial.get("status") not in _RESULT_STATUSES:
             continue
         value = parse_metric(str((trial.get("metrics") or {}).get(objective.metric, "")))
         assignments = trial.get("assignments") or {}
@@ -141,10 +148,10 @@ def _from_trial_crs(
 ) -> list[PriorTrial]:
     try:
         listing = api.list_namespaced_custom_object(
-            group="kubeflow.org",
-            version="v1beta1",
+            group=GROUP,
+            version=VERSION,
             namespace=namespace,
-            plural="trials",
+            plural=TRIAL_PLURAL,
             label_selector=f"{EXPERIMENT_LABEL}={name}",
         )
     except Exception as e:  # ApiException, urllib3 errors: all mean "cannot read the source"
@@ -177,7 +184,7 @@ def _trial_cr_objective(item: dict[str, Any], objective: Objective) -> float | N
         for c in status.get("conditions") or []
         if str(c.get("status")) == "True"
     }
-    if not done & {"Succeeded", "EarlyStopped"}:
+    if done.isdisjoint(_RESULT_STATUSES):
         return None
     for metric in (status.get("observation") or {}).get("metrics") or []:
         if metric.get("name") != objective.metric:
