@@ -32,7 +32,9 @@ def ingest(
     Bad input fails the step with a DataError naming the problem and the fix, and leaves
     no artifact.
     """
+    from components._impl.runtime import check_image_version
     from nac.data.steps import run_ingest
 
+    check_image_version()
     run_ingest(dataset, report, source=source, label_column=label_column,
                image_shape=image_shape, source_format=source_format)

@@ -41,8 +41,10 @@ def preprocess(
     Bad input fails the step with a DataError naming the problem and the fix, and leaves
     no artifact.
     """
+    from components._impl.runtime import check_image_version
     from nac.data.steps import run_preprocess
 
+    check_image_version()
     run_preprocess(dataset, train, val, test, report, val_fraction=val_fraction,
                    test_fraction=test_fraction, seed=seed, augment_shift=augment_shift,
                    augment_hflip=augment_hflip)

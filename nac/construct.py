@@ -8,6 +8,16 @@ Schedule (reference/nac.md §1.8): iteration 0 trains the base EnvelopeNet; iter
 1..T-1 restructure from the previous run's statistics and train the result, each from scratch;
 the T-th restructuring is not trained and is the output. So T truncated runs and T
 restructurings. Accuracy is recorded for monitoring only; it never steers the search.
+
+Two options beyond the reference (both off by default, so the default run is AMLA's):
+
+- `inherit_weights`: iteration t+1 starts from iteration t's trained weights (nac.inherit:
+  surviving branches keep theirs, new cells start near identity) and trains `inherit_epochs`
+  epochs instead of the full truncated run. Measured in benchmarks/nac_cifar10.py.
+- `max_parameters` / `max_macs`: a budget the search never exceeds. A restructuring whose
+  result is over budget is re-planned without the appended cell in the latest expanding stage,
+  then the one before, ...; if even the prune-only network is over budget the search stops and
+  returns the last network within budget. An initial EnvelopeNet over budget is refused.
 """
 
 from __future__ import annotations
@@ -17,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nac.restructure import RestructureSettings, plan_restructure
-from nac.spec import ENVELOPE_OPS, ArchitectureSpec, initial_envelopenet
+from nac.cost import spec_cost
+from nac.inherit import inherit_weights
+from nac.restructure import RestructurePlan, RestructureSettings, plan_restructure
+from nac.search_settings import SearchSettings
+from nac.spec import ArchitectureSpec
 from nac.training import TrainConfig, train
 
 __all__ = ["ConstructionResult", "IterationRecord", "NACSettings", "construct"]
@@ -32,46 +45,43 @@ def _reference_truncated_training() -> TrainConfig:
 
 
 @dataclass(frozen=True)
-class NACSettings:
-    """Construction settings. Defaults are the AMLA construction defaults (CIFAR-10 scale).
-
-    Network: `stages`, `layers_per_stage` (initial cells), stem (`stem_kernel`x`stem_kernel`
-    conv with `stem_channels`, optional LRN), `envelope` ops, `skip` (gated skip inputs).
-    Search: `iterations`, `max_layers_per_stage`, `construction`, `parameter_limits`,
-    `max_filter_prune`, `worst_case`. `training`: the truncated run (statistics are switched
-    on regardless); iteration t uses seed `training.seed + t`.
+class NACSettings(SearchSettings):
+    """Construction settings: the network and search fields of `SearchSettings` (shared with the
+    Katib `nac` suggestion; defaults are the AMLA construction defaults, CIFAR-10 scale) plus
+    `training`, the truncated run (statistics are switched on regardless); iteration t uses
+    seed `training.seed + t`. `inherit_weights`, `inherit_epochs` (default: a quarter of
+    `training.epochs`, at least 1), `max_parameters`, `max_macs`: see the module docstring.
     """
 
-    iterations: int = 5
-    stages: int = 3
-    layers_per_stage: tuple[int, ...] = (2, 2, 2)
-    max_layers_per_stage: tuple[int, ...] = (7, 6, 2)
-    construction: tuple[bool, ...] = (True, True, False)
-    parameter_limits: tuple[bool, ...] = (False, False, False)
-    max_filter_prune: int = 6
-    worst_case: bool = False
-    skip: bool = True
-    envelope: tuple[str, ...] = ENVELOPE_OPS
-    stem_channels: int = 64
-    stem_kernel: int = 1
-    lrn: bool = True
-    branch_dropout: float = 0.2
-    head_dropout: float = 0.2
     training: TrainConfig = field(default_factory=_reference_truncated_training)
+    inherit_weights: bool = False
+    inherit_epochs: int | None = None
+    max_parameters: int | None = None
+    max_macs: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) \
-                or self.iterations < 1:
-            raise ValueError(f"iterations: must be an integer >= 1, got {self.iterations!r}")
-        for name in ("layers_per_stage", "max_layers_per_stage", "construction",
-                     "parameter_limits"):
-            value = tuple(getattr(self, name))
-            object.__setattr__(self, name, value)
-            if len(value) != self.stages:
-                raise ValueError(f"{name}: has {len(value)} entries but stages is {self.stages}; "
-                                 "give one value per stage")
-        object.__setattr__(self, "envelope", tuple(self.envelope))
-        self.restructure_settings()  # validates the shared fields
+        super().__post_init__()
+        for name in ("inherit_epochs", "max_parameters", "max_macs"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name}: must be an integer >= 1 or None, got {v!r}")
+
+    def epochs_at(self, iteration: int) -> int:
+        """Truncated-run epochs of `iteration` (shorter after the first when inheriting)."""
+        if iteration == 0 or not self.inherit_weights:
+            return self.training.epochs
+        return self.inherit_epochs or max(1, self.training.epochs // 4)
+
+    def over_budget(self, spec: ArchitectureSpec) -> str | None:
+        """Why `spec` exceeds the budget (None when it fits or there is none)."""
+        if self.max_parameters is None and self.max_macs is None:
+            return None
+        params, macs = spec_cost(spec)
+        if self.max_parameters is not None and params > self.max_parameters:
+            return f"{params:,} parameters > max_parameters {self.max_parameters:,}"
+        if self.max_macs is not None and macs > self.max_macs:
+            return f"{macs:,} MACs > max_macs {self.max_macs:,}"
+        return None
 
     @classmethod
     def small_images(cls, **overrides: Any) -> NACSettings:
@@ -99,18 +109,6 @@ class NACSettings:
         )
         return replace(base, **overrides) if overrides else base
 
-    def restructure_settings(self) -> RestructureSettings:
-        return RestructureSettings.of(self)
-
-    def initial_spec(self, input_shape: tuple[int, int, int], num_classes: int
-                     ) -> ArchitectureSpec:
-        """The base EnvelopeNet of these settings for data of `input_shape`."""
-        return initial_envelopenet(
-            input_shape, num_classes, stages=self.stages, layers_per_stage=self.layers_per_stage,
-            stem_channels=self.stem_channels, stem_kernel=self.stem_kernel, lrn=self.lrn,
-            envelope=self.envelope, skip=self.skip, parameter_limits=self.parameter_limits,
-            branch_dropout=self.branch_dropout, head_dropout=self.head_dropout)
-
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["training"] = asdict(self.training)
@@ -132,6 +130,9 @@ class IterationRecord:
     gate_stats: dict[str, float]
     pruned: dict[int, list[str]]  # stage -> branch keys removed by the following restructure
     added: dict[int, str]  # stage -> id of the cell appended
+    epochs: int = 0  # epochs of this truncated run
+    inherited_fraction: float | None = None  # share of parameters inherited (None: scratch)
+    budget_note: str | None = None  # what the budget changed in the following restructure
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +143,8 @@ class IterationRecord:
             "gate_stats": self.gate_stats,
             "pruned": {str(k): v for k, v in self.pruned.items()},
             "added": {str(k): v for k, v in self.added.items()},
+            "epochs": self.epochs, "inherited_fraction": self.inherited_fraction,
+            "budget_note": self.budget_note,
         }
 
 
@@ -175,23 +178,59 @@ def construct(
     spec = initial or settings.initial_spec(tuple(int(v) for v in train_ds.x.shape[1:]),
                                             len(train_ds.classes))
     first = spec
+    over = settings.over_budget(spec)
+    if over is not None:
+        raise ValueError(f"budget: the initial EnvelopeNet already has {over}; raise the budget "
+                         "or start smaller (stem_channels, layers_per_stage)")
     rs = settings.restructure_settings()
     trace: list[IterationRecord] = []
+    previous = None  # the last trained model, when inheriting
     for t in range(settings.iterations):
         t0 = time.perf_counter()
         config = replace(settings.training, stats=True, seed=settings.training.seed + t,
-                         checkpoint_dir=None)
-        result = train(spec, train_ds, val_ds, config)
-        plan = plan_restructure(spec, result.branch_stats, result.gate_stats, rs)
+                         checkpoint_dir=None, epochs=settings.epochs_at(t))
+        fraction: list[float] = []
+        init = None
+        if previous is not None:
+            def init(model, parent=previous):
+                fraction.append(inherit_weights(parent, model).fraction)
+                return model
+        result = train(spec, train_ds, val_ds, config, init=init)
+        if settings.inherit_weights:
+            previous = result.model
+        plan, note = _plan_within_budget(spec, result.branch_stats, result.gate_stats, rs,
+                                         settings)
         record = IterationRecord(
             iteration=t, spec=spec, branch_counts=spec.branch_counts(),
             branches_per_cell=spec.branches_per_cell(), parameters=result.parameters,
             val_accuracy=result.val_accuracy, seconds=time.perf_counter() - t0,
             branch_stats=result.branch_stats, gate_stats=result.gate_stats,
-            pruned=plan.pruned, added=plan.added)
+            pruned=plan.pruned if plan else {}, added=plan.added if plan else {},
+            epochs=config.epochs, inherited_fraction=fraction[0] if fraction else None,
+            budget_note=note)
         trace.append(record)
         if progress is not None:
             progress(record)
+        if plan is None:  # every restructuring is over budget: keep the last network
+            break
         spec = plan.spec
     return ConstructionResult(spec=spec, trace=trace, seconds=time.perf_counter() - started,
                               initial_spec=first)
+
+
+def _plan_within_budget(spec: ArchitectureSpec, branch_stats: dict[str, float],
+                        gate_stats: dict[str, float], rs: RestructureSettings,
+                        settings: NACSettings) -> tuple[RestructurePlan | None, str | None]:
+    """The restructuring, re-planned without appends (latest stage first) to fit the budget."""
+    plan = plan_restructure(spec, branch_stats, gate_stats, rs)
+    over = settings.over_budget(plan.spec)
+    if over is None:
+        return plan, None
+    expand = [True] * len(spec.stages)
+    for s in sorted(plan.added, reverse=True):
+        expand[s] = False
+        plan = plan_restructure(spec, branch_stats, gate_stats, replace(rs, expand=tuple(expand)))
+        if settings.over_budget(plan.spec) is None:
+            dropped = [i for i, e in enumerate(expand) if not e]
+            return plan, f"{over}: no cell appended in stage(s) {dropped}"
+    return None, f"{over} even without appending cells: search stopped"

@@ -67,7 +67,8 @@ class RestructureSettings:
     `construction[s]`: whether stage s is pruned and expanded. `max_cells_per_stage[s]`: growth
     cap, tested before adding (so a stage may end with max + 1 cells). `parameter_limits[s]`:
     shrink inner cells to keep parameters roughly flat. `worst_case`: prune the best branches
-    (the reference's ablation).
+    (the reference's ablation). `expand[s]` (default: all true): whether an eligible stage gets
+    its new cell; false prunes only (what a parameter budget uses, nac.construct).
     """
 
     max_filter_prune: int = 6
@@ -76,6 +77,7 @@ class RestructureSettings:
     parameter_limits: tuple[bool, ...] | None = None
     worst_case: bool = False
     prune_skips: bool = True
+    expand: tuple[bool, ...] | None = None
 
     @classmethod
     def of(cls, settings: Any) -> RestructureSettings:
@@ -98,6 +100,8 @@ class RestructureSettings:
         if self.parameter_limits is not None:
             object.__setattr__(self, "parameter_limits",
                                tuple(bool(v) for v in self.parameter_limits))
+        if self.expand is not None:
+            object.__setattr__(self, "expand", tuple(bool(v) for v in self.expand))
         for i, v in enumerate(self.max_cells_per_stage):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RestructureError(f"max_cells_per_stage[{i}]: must be an integer >= 1, "
@@ -105,7 +109,7 @@ class RestructureSettings:
 
     def check_stages(self, n_stages: int) -> None:
         """Refuse per-stage lists whose length does not match the spec."""
-        for name in ("max_cells_per_stage", "construction", "parameter_limits"):
+        for name in ("max_cells_per_stage", "construction", "parameter_limits", "expand"):
             value = getattr(self, name)
             if value is not None and len(value) != n_stages:
                 raise RestructureError(f"{name}: has {len(value)} entries but the architecture "
@@ -169,10 +173,11 @@ def plan_restructure(
         gone = set(pruned)
         cells = [Cell(id=c.id, ops=tuple(op for op in c.ops if branch_key(c.id, op) not in gone),
                       width=c.width, inputs=c.inputs) for c in stage.cells]
-        new_id = f"c{next_id}"
-        next_id += 1
-        plan_added[s] = new_id
-        cells.append(Cell(id=new_id, ops=spec.envelope, width=stage.width))
+        if settings.expand is None or settings.expand[s]:
+            new_id = f"c{next_id}"
+            next_id += 1
+            plan_added[s] = new_id
+            cells.append(Cell(id=new_id, ops=spec.envelope, width=stage.width))
         widths = cell_widths(stage.width, len(cells), limits[s])
         cells = [Cell(id=c.id, ops=c.ops, width=w, inputs=c.inputs) for c, w in zip(cells, widths,
                                                                                    strict=True)]

@@ -303,8 +303,10 @@ def _run_settings(config: TrainConfig, threads_wanted: int | None):
 
 
 # -- checkpoints -------------------------------------------------------------------------
-def _fingerprint(spec: ArchitectureSpec, config: TrainConfig) -> str:
+def _fingerprint(spec: ArchitectureSpec, config: TrainConfig, init: str | None = None) -> str:
     doc = {"spec": spec.to_json(), "config": config.fingerprint()}
+    if init is not None:  # a run started from a parent model resumes only that run
+        doc["init"] = init
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -354,6 +356,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    init: Callable[[NACNet], NACNet | None] | None = None,
 ) -> TrainResult:
     """Train `spec` from scratch (or resume from `config.checkpoint_dir`) on `train_ds`.
 
@@ -361,6 +364,9 @@ def train(
     `augmentation`); the train split's augmentation is applied on the fly. Validation runs after
     every epoch when `val_ds` is given. Returns the trained model (in eval mode), history,
     final validation metrics, and the branch statistics / gate values when `config.stats`.
+    `init(model)` runs on the freshly built network before the optimiser sees it: it may load
+    weights and freeze parameters, or return another module to train (a pruned copy); its
+    `fingerprint` attribute, when set, keys the checkpoints (nac.finetune).
     """
     config = config or TrainConfig()
     _check_data(spec, train_ds, "train_ds")
@@ -372,7 +378,10 @@ def train(
     with _run_settings(config, _threads(config, spec, device)):
         random.seed(config.seed)
         torch.manual_seed(config.seed)
-        model = build_model(spec, dropout=config.dropout).to(device)
+        model = build_model(spec, dropout=config.dropout)
+        if init is not None:  # fine-tuning / pruning (nac.finetune): start from given weights
+            model = init(model) or model
+        model = model.to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         model.channels_last = config.channels_last
@@ -395,7 +404,7 @@ def train(
         history: list[EpochRecord] = []
         start_epoch, resumed_from = 0, None
         ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
-        fingerprint = _fingerprint(spec, config)
+        fingerprint = _fingerprint(spec, config, getattr(init, "fingerprint", None))
         if ckpt_dir is not None and ckpt_dir.is_dir():
             for stale in ckpt_dir.glob(".ckpt-*.tmp"):  # a write killed half-way
                 stale.unlink(missing_ok=True)

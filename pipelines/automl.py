@@ -1,110 +1,180 @@
-"""The AutoML pipeline: ingest -> preprocess -> nac_search -> tune -> train -> evaluate.
+"""The AutoML pipeline: preflight, ingest, preprocess, nac_search, tune, train, evaluate.
 
 Every parameter has a default that runs the whole path on scikit-learn's digits with no cluster
-(`python -m pipelines run --local`). On Kubeflow, the training steps request a GPU, a
-memory-backed /dev/shm for DataLoader workers, and the final training checkpoints to a PVC so a
-restarted pod resumes. `backend="katib"` moves the search and the tuning into Katib
-Experiments (algorithms `nac` and `warm-start`, see katib/suggestion).
+(`python -m pipelines run --local`). What the cluster is asked for is a compile option
+(pipelines/options.py, `python -m pipelines compile --help`): the image of every step, the
+accelerator of the training steps (or none) with a toleration for tainted accelerator nodes,
+CPU/memory requests and limits of every step, retries and pod deadlines, and where `train`
+checkpoints (KFP's run-scoped workspace by default: nothing to create beforehand).
+`backend="katib"` moves the search and the tuning into Katib Experiments (algorithms `nac`
+and `warm-start`); those steps then only wait, and request no accelerator.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline's annotations at decoration.
 
 from kfp import dsl, kubernetes
 
+from components._impl.runtime import PIPELINE_IMAGE_ENV, PIPELINE_VERSION_ENV
 from components.evaluate import evaluate
 from components.ingest import ingest
 from components.nac_search import nac_search
+from components.preflight import preflight
 from components.preprocess import preprocess
 from components.train import train
 from components.tune import tune
+from nac import __version__
+from pipelines.options import CHECKPOINT_MOUNT, PipelineOptions
 
 #: Name of the pipeline in the KFP UI and of the compiled file's pipelineInfo.
 PIPELINE_NAME = "nac-automl"
-#: Where the checkpoint PVC is mounted in the training pod.
-CHECKPOINT_MOUNT = "/mnt/checkpoints"
-#: Extended resource requested by the training steps.
-GPU_RESOURCE = "nvidia.com/gpu"
-#: Size cap of the memory-backed /dev/shm (PyTorch DataLoader shared memory, KFP #9893).
-SHM_SIZE = "2Gi"
 
 
-def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """One GPU plus a memory-backed /dev/shm; a no-op under kfp.local (runs on the CPU)."""
-    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
-    kubernetes.empty_dir_mount(task, volume_name="dshm", mount_path="/dev/shm",
-                               medium="Memory", size_limit=SHM_SIZE)
+def _common(task: dsl.PipelineTask, options: PipelineOptions) -> None:
+    """Every step: the compiled image, the compiled version (checked in the step), a deadline."""
+    task.set_container_image(options.image)
+    task.set_env_variable(PIPELINE_VERSION_ENV, __version__)
+    task.set_env_variable(PIPELINE_IMAGE_ENV, options.image)
+
+
+def _light(task: dsl.PipelineTask, options: PipelineOptions) -> dsl.PipelineTask:
+    _common(task, options)
+    task.set_cpu_request(options.light.cpu).set_cpu_limit(options.light.cpu)
+    task.set_memory_request(options.light.memory).set_memory_limit(options.light.memory)
+    kubernetes.set_timeout(task, options.light_timeout_s)
     return task
 
 
-@dsl.pipeline(
-    name=PIPELINE_NAME,
-    description="AutoML for image classification: NAC (EnvelopeNet) architecture search, "
-                "Katib hyperparameter tuning, GPU training and evaluation.",
-)
-def automl(
-    source: str = "builtin:digits",
-    label_column: str = "label",
-    image_shape: str = "",
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    augment_shift: int = 1,
-    seed: int = 0,
-    backend: str = "local",
-    nac_settings: str = "{}",
-    search_space: str = "",
-    tune_trials: int = 5,
-    tune_parallel_trials: int = 1,
-    tune_epochs: int = 4,
-    tune_algorithm: str = "warm-start",
-    train_epochs: int = 40,
-    namespace: str = "",
-    checkpoint_pvc: str = "automl-checkpoints",
-    checkpoint_root: str = CHECKPOINT_MOUNT,
-) -> float:
-    """Returns the test error of the trained model.
+def _training(task: dsl.PipelineTask, options: PipelineOptions,
+              accelerator: "str | dsl.PipelineChannel") -> dsl.PipelineTask:
+    """CPU/memory (incl. the memory-backed /dev/shm), accelerator + toleration, retry, deadline.
 
-    Args:
-        source: data URI (`builtin:digits`, a CSV/NPZ path or URL, an image folder).
-        label_column: label column of CSV sources.
-        image_shape: `CxHxW` of flat CSV/NPZ rows (empty: the source's own shape).
-        val_fraction: validation share (stratified, seeded).
-        test_fraction: test share.
-        augment_shift: random translation (pixels) applied while training; 0 = off.
-        seed: seed of the split, the search, the trials and the final training.
-        backend: `local` (search and tuning inside the steps) or `katib` (Katib Experiments).
-        nac_settings: JSON overrides of the small-images NAC preset.
-        search_space: JSON list of Katib parameter specs (empty: lr, weight_decay, batch_size).
-        tune_trials: tuning trials.
-        tune_parallel_trials: tuning trials at once.
-        tune_epochs: epochs per tuning trial.
-        tune_algorithm: Katib algorithm for tuning.
-        train_epochs: epochs of the final training.
-        namespace: Kubernetes namespace of the Katib Experiments.
-        checkpoint_pvc: existing PVC mounted at /mnt/checkpoints in the training pod.
-        checkpoint_root: checkpoint directory passed to train (inside the PVC mount).
+    `accelerator` may be the preflight step's output: the driver resolves it per run, and an
+    empty type requests nothing (backend/src/v2/driver/driver.go initPodSpecPatch).
     """
-    ingested = ingest(source=source, label_column=label_column, image_shape=image_shape)
-    split = preprocess(dataset=ingested.outputs["dataset"], val_fraction=val_fraction,
-                       test_fraction=test_fraction, seed=seed, augment_shift=augment_shift)
+    _common(task, options)
+    task.set_cpu_request(options.training.cpu).set_cpu_limit(options.training.cpu)
+    task.set_memory_request(options.training.memory).set_memory_limit(options.training.memory)
+    kubernetes.empty_dir_mount(task, volume_name="dshm", mount_path="/dev/shm",
+                               medium="Memory", size_limit=options.shm_size)
+    if options.accelerator:
+        task.set_accelerator_type(accelerator).set_accelerator_limit(options.accelerator_count)
+        if options.toleration_key:
+            kubernetes.add_toleration(task, key=options.toleration_key, operator="Exists",
+                                      effect="NoSchedule")
+    if options.retries:
+        task.set_retry(num_retries=options.retries, backoff_duration=options.retry_backoff,
+                       backoff_factor=2.0, backoff_max_duration="3600s")
+    kubernetes.set_timeout(task, options.training_timeout_s)
+    return task
 
-    search = nac_search(train_data=split.outputs["train"], val_data=split.outputs["val"],
-                        settings=nac_settings, backend=backend, seed=seed, namespace=namespace)
-    _on_gpu(search)
 
-    tuned = tune(train_data=split.outputs["train"], val_data=split.outputs["val"],
-                 architecture=search.outputs["architecture"], search_space=search_space,
-                 max_trials=tune_trials, parallel_trials=tune_parallel_trials,
-                 epochs=tune_epochs, algorithm=tune_algorithm, backend=backend, seed=seed,
-                 namespace=namespace)
-    _on_gpu(tuned)
+def _pipeline_config(options: PipelineOptions) -> "dsl.PipelineConfig | None":
+    """A run-scoped workspace PVC (KFP 2.17) for the checkpoints, unless an existing PVC is used.
 
-    trained = train(train_data=split.outputs["train"], val_data=split.outputs["val"],
-                    architecture=search.outputs["architecture"],
-                    hyperparameters=tuned.outputs["best_hyperparameters"],
-                    epochs=train_epochs, seed=seed, checkpoint_dir=checkpoint_root,
-                    run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
-    _on_gpu(trained)
-    kubernetes.mount_pvc(trained, pvc_name=checkpoint_pvc, mount_path=CHECKPOINT_MOUNT)
+    accessModes is set because the 2.17 backend refuses a workspace without one unless the
+    API server has a default (backend/src/v2/compiler/argocompiler/argo.go GetWorkspacePVC).
+    """
+    if not options.workspace_size or options.checkpoint_pvc:
+        return None
+    return dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(
+        size=options.workspace_size,
+        kubernetes=dsl.KubernetesWorkspaceConfig(pvcSpecPatch={"accessModes": ["ReadWriteOnce"]})))
 
-    evaluated = evaluate(model=trained.outputs["model"], test_data=split.outputs["test"])
-    return evaluated.outputs["Output"]
+
+def build_pipeline(options: PipelineOptions | None = None):  # -> GraphComponent
+    """The pipeline compiled with `options` (the defaults give pipelines/automl.yaml)."""
+    options = options or PipelineOptions()
+
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="AutoML for image classification: NAC (EnvelopeNet) architecture search, "
+                    "Katib hyperparameter tuning, GPU training and evaluation.",
+        pipeline_config=_pipeline_config(options),
+    )
+    def automl(
+        source: str = "builtin:digits",
+        label_column: str = "label",
+        image_shape: str = "",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        augment_shift: int = 1,
+        seed: int = 0,
+        backend: str = "local",
+        nac_settings: str = "{}",
+        search_space: str = "",
+        tune_trials: int = 5,
+        tune_parallel_trials: int = 1,
+        tune_epochs: int = 4,
+        tune_algorithm: str = "warm-start",
+        train_epochs: int = 40,
+        namespace: str = "",
+        checkpoint_root: str = options.checkpoint_root,
+    ) -> float:
+        """Returns the test error of the trained model.
+
+        Args:
+            source: data URI (`builtin:digits`, a CSV/NPZ path or URL, an image folder).
+            label_column: label column of CSV sources.
+            image_shape: `CxHxW` of flat CSV/NPZ rows (empty: the source's own shape).
+            val_fraction: validation share (stratified, seeded).
+            test_fraction: test share.
+            augment_shift: random translation (pixels) applied while training; 0 = off.
+            seed: seed of the split, the search, the trials and the final training.
+            backend: `local` (search and tuning inside the steps) or `katib` (Katib
+                Experiments; the steps then request no accelerator).
+            nac_settings: JSON overrides of the small-images NAC preset.
+            search_space: JSON list of Katib parameter specs (empty: lr, weight_decay,
+                batch_size).
+            tune_trials: tuning trials.
+            tune_parallel_trials: tuning trials at once.
+            tune_epochs: epochs per tuning trial.
+            tune_algorithm: Katib algorithm for tuning.
+            train_epochs: epochs of the final training.
+            namespace: Kubernetes namespace of the Katib Experiments.
+            checkpoint_root: checkpoint directory of train (default: the run's KFP workspace;
+                empty: inside the train pod, no resume after a pod restart).
+        """
+        job = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+        checked = _light(preflight(checkpoint_dir=checkpoint_root, run_id=job, backend=backend,
+                                   accelerator=options.accelerator), options)
+        ingested = _light(ingest(source=source, label_column=label_column,
+                                 image_shape=image_shape), options)
+        split = _light(preprocess(dataset=ingested.outputs["dataset"],
+                                  val_fraction=val_fraction, test_fraction=test_fraction,
+                                  seed=seed, augment_shift=augment_shift), options)
+        split.after(checked)  # nothing heavy starts before the preflight passed
+
+        search = nac_search(train_data=split.outputs["train"], val_data=split.outputs["val"],
+                            settings=nac_settings, backend=backend, seed=seed,
+                            namespace=namespace, trial_image=options.image,
+                            timeout_seconds=options.katib_wait_s)
+        _training(search, options, accelerator=checked.output).after(checked)
+
+        tuned = tune(train_data=split.outputs["train"], val_data=split.outputs["val"],
+                     architecture=search.outputs["architecture"], search_space=search_space,
+                     max_trials=tune_trials, parallel_trials=tune_parallel_trials,
+                     epochs=tune_epochs, algorithm=tune_algorithm, backend=backend, seed=seed,
+                     namespace=namespace, trial_image=options.image,
+                     timeout_seconds=options.katib_wait_s)
+        _training(tuned, options, accelerator=checked.output).after(checked)
+
+        trained = train(train_data=split.outputs["train"], val_data=split.outputs["val"],
+                        architecture=search.outputs["architecture"],
+                        hyperparameters=tuned.outputs["best_hyperparameters"],
+                        epochs=train_epochs, seed=seed, checkpoint_dir=checkpoint_root,
+                        run_id=job)
+        _training(trained, options, accelerator=options.accelerator)
+        if options.checkpoint_pvc:
+            for task in (checked, trained):
+                kubernetes.mount_pvc(task, pvc_name=options.checkpoint_pvc,
+                                     mount_path=CHECKPOINT_MOUNT)
+
+        evaluated = _light(evaluate(model=trained.outputs["model"],
+                                    test_data=split.outputs["test"]), options)
+        return evaluated.outputs["Output"]
+
+    return automl
+
+
+#: The pipeline with the default compile options (= the checked-in pipelines/automl.yaml).
+automl = build_pipeline()

@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipelines import runner
 
@@ -39,8 +40,34 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("compile", help="compile the pipeline to YAML")
+    c = sub.add_parser("compile", help="compile the pipeline to YAML (options: what the cluster "
+                       "is asked for; defaults give the checked-in file)")
     c.add_argument("--output", default=str(COMPILED), help="output file (default: %(default)s)")
+    c.add_argument("--image", help="image of every step and of Katib trials, REPO:TAG or "
+                   "REPO@sha256:DIGEST (default: the versioned ghcr.io trainer image)")
+    c.add_argument("--accelerator", help="accelerator resource of the training steps, e.g. "
+                   "nvidia.com/gpu (default) or amd.com/gpu; `none` for CPU-only clusters")
+    c.add_argument("--accelerator-count", type=int, help="accelerators per training step "
+                   "(default 1)")
+    c.add_argument("--toleration-key", help="NoSchedule taint the accelerator steps tolerate "
+                   "(default: the accelerator name); `none` for no toleration")
+    c.add_argument("--training-cpu", help="CPU request = limit of nac_search/tune/train "
+                   "(default 4)")
+    c.add_argument("--training-memory", help="memory request = limit of the training steps, "
+                   "including /dev/shm (default 16Gi)")
+    c.add_argument("--shm-size", help="memory-backed /dev/shm of the training steps (default 2Gi)")
+    c.add_argument("--light-cpu", help="CPU of preflight/ingest/preprocess/evaluate (default 1)")
+    c.add_argument("--light-memory", help="memory of the light steps (default 4Gi)")
+    c.add_argument("--retries", type=int, help="retries of the training steps (default 2)")
+    c.add_argument("--retry-backoff", help="first retry backoff, e.g. 60s (doubles each time)")
+    c.add_argument("--training-timeout", type=int, dest="training_timeout_s", metavar="SECONDS",
+                   help="pod deadline of the training steps (default 86400)")
+    c.add_argument("--light-timeout", type=int, dest="light_timeout_s", metavar="SECONDS",
+                   help="pod deadline of the light steps (default 3600)")
+    c.add_argument("--workspace-size", help="size of the run-scoped KFP workspace holding the "
+                   "checkpoints (default 10Gi); `none` for no workspace")
+    c.add_argument("--checkpoint-pvc", help="an existing PVC for the checkpoints instead of the "
+                   "workspace (mounted at /mnt/checkpoints)")
 
     r = sub.add_parser("run", help="run the whole pipeline")
     r.add_argument("--local", action="store_true", required=True,
@@ -64,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--package", default=str(COMPILED), help="compiled YAML to submit "
                    "(default: %(default)s)")
     s.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
+    s.add_argument("--service-account", help="service account the run's pods use (the katib "
+                   "backend needs one that may create Experiments)")
+    s.add_argument("--token-file", help="file holding a bearer token, e.g. the output of "
+                   "`kubectl create token default-editor -n PROFILE`")
+    s.add_argument("--sa-token-file", help="projected service-account token file, refreshed by "
+                   "the kubelet (inside the cluster)")
+    s.add_argument("--cookie-file", help="file holding the Kubeflow login session cookie, e.g. "
+                   "`oauth2_proxy_kubeflow=...`")
+    s.add_argument("--ca-cert", help="CA bundle of the endpoint's TLS certificate")
+    s.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
     s.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                    help="pipeline parameter")
 
@@ -78,11 +115,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def compile_options(args: argparse.Namespace) -> Any:
+    """PipelineOptions from the compile flags given (`none` clears a setting)."""
+    from pipelines.options import PipelineOptions, Resources
+
+    defaults = PipelineOptions()
+    values: dict[str, Any] = {}
+    for name in ("image", "accelerator", "accelerator_count", "toleration_key", "shm_size",
+                 "retries", "retry_backoff", "training_timeout_s", "light_timeout_s",
+                 "workspace_size", "checkpoint_pvc"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = "" if value == "none" else value
+    if args.accelerator is not None and args.toleration_key is None:
+        values["toleration_key"] = values["accelerator"]
+    for group in ("training", "light"):
+        base = getattr(defaults, group)
+        cpu, memory = getattr(args, f"{group}_cpu"), getattr(args, f"{group}_memory")
+        if cpu is not None or memory is not None:
+            values[group] = Resources(cpu=cpu or base.cpu, memory=memory or base.memory)
+    return PipelineOptions(**values) if values else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "compile":
-            path = runner.compile_pipeline(args.output)
+            path = runner.compile_pipeline(args.output, compile_options(args))
             print(f"compiled pipeline written to {path}")
             return 0
         if args.command == "run":
@@ -96,9 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("RESULT " + json.dumps(result))
             return 0
         if args.command == "submit":
+            auth = runner.client_options(
+                namespace=args.namespace, token_file=args.token_file,
+                sa_token_file=args.sa_token_file, cookie_file=args.cookie_file,
+                ca_cert=args.ca_cert, insecure=args.insecure)
             url = runner.submit(args.host, package=args.package, params=dict(args.param),
                                 experiment=args.experiment, run_name=args.run_name,
-                                namespace=args.namespace)
+                                namespace=args.namespace,
+                                service_account=args.service_account, auth=auth)
             print(f"run URL: {url}")
             return 0
         from pipelines import predict

@@ -58,18 +58,20 @@ def coerce_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compile_pipeline(output: str | os.PathLike[str]) -> Path:
-    """Compile the pipeline to `output` (written atomically)."""
+def compile_pipeline(output: str | os.PathLike[str], options: Any = None) -> Path:
+    """Compile the pipeline with `options` (a PipelineOptions; default: the checked-in one)
+    to `output` (written atomically)."""
     from kfp import compiler
 
-    from pipelines.automl import automl
+    from pipelines.automl import automl, build_pipeline
 
+    pipeline = automl if options is None else build_pipeline(options)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".yaml", dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
     try:
-        compiler.Compiler().compile(automl, package_path=tmp)
+        compiler.Compiler().compile(pipeline, package_path=tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -161,10 +163,19 @@ def _copy_model(src: Path, dest: Path) -> Path:
 
 def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
               output_dir: str | os.PathLike[str] = "local_outputs/model") -> dict[str, Any]:
-    """Run the whole pipeline with kfp.local; print artifacts and metrics; return RESULT data."""
+    """Run the whole pipeline with kfp.local; print artifacts and metrics; return RESULT data.
+
+    Compiled without retries: kfp.local honours them (sleeping the backoff), and a local
+    failure is bad input or a bug, not an evicted pod.
+    """
+    import dataclasses
+
     from kfp import local
 
-    from pipelines.automl import automl
+    from pipelines.automl import build_pipeline
+    from pipelines.options import PipelineOptions
+
+    automl = build_pipeline(dataclasses.replace(PipelineOptions(), retries=0))
 
     root = Path(pipeline_root).absolute()
     root.mkdir(parents=True, exist_ok=True)
@@ -215,18 +226,71 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
             "model_dir": str(model_dir)}
 
 
+def _secret_file(path: str | None, flag: str) -> str | None:
+    """The stripped content of a credentials file (never a command-line value: `ps` shows those)."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot read it ({e.strerror or e})") from None
+    if not text:
+        raise ValueError(f"{flag} {path} is empty")
+    return text
+
+
+def client_options(*, namespace: str | None = None, token_file: str | None = None,
+                   sa_token_file: str | None = None, cookie_file: str | None = None,
+                   ca_cert: str | None = None, insecure: bool = False) -> dict[str, Any]:
+    """Keyword arguments for `kfp.Client` (kfp 2.17 sdk/python/kfp/client/client.py) from CLI flags.
+
+    Multi-user Kubeflow authenticates either with a bearer token (`existing_token`: e.g. `kubectl
+    create token default-editor -n <profile>`), a projected service-account token file that
+    the kubelet refreshes (`credentials=ServiceAccountTokenVolumeCredentials(path)`, inside
+    the cluster), or the session cookie of the Kubeflow login (`cookies`, e.g.
+    `oauth2_proxy_kubeflow=...` copied from the browser).
+    """
+    if token_file and sa_token_file:
+        raise ValueError("give one of --token-file and --sa-token-file, not both")
+    kwargs: dict[str, Any] = {"namespace": namespace or "kubeflow"}
+    token = _secret_file(token_file, "--token-file")
+    if token:
+        kwargs["existing_token"] = token
+    if sa_token_file:
+        _secret_file(sa_token_file, "--sa-token-file")  # fail now, not at the first request
+        from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
+
+        kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(path=sa_token_file)
+    cookies = _secret_file(cookie_file, "--cookie-file")
+    if cookies:
+        kwargs["cookies"] = cookies
+    if ca_cert:
+        if not Path(ca_cert).is_file():
+            raise ValueError(f"--ca-cert {ca_cert} does not exist")
+        kwargs["ssl_ca_cert"] = ca_cert
+    if insecure:
+        kwargs["verify_ssl"] = False
+    return kwargs
+
+
 def submit(host: str, *, package: str | os.PathLike[str], params: dict[str, Any],
            experiment: str | None = None, run_name: str | None = None,
-           namespace: str | None = None, client: Any = None) -> str:
-    """Create a run of the compiled pipeline on a KFP endpoint; return the run's URL."""
+           namespace: str | None = None, service_account: str | None = None,
+           auth: dict[str, Any] | None = None) -> str:
+    """Create a run of the compiled pipeline on a KFP endpoint; return the run's URL.
+
+    `auth` holds `client_options(...)` keywords (token, cookies, CA); `namespace` is the
+    Kubeflow profile the run and its experiment belong to on a multi-user install.
+    """
     if not Path(package).is_file():
         raise FileNotFoundError(f"compiled pipeline {package} not found; run "
                                 "`python -m pipelines compile` first")
-    if client is None:
-        import kfp
+    import kfp
 
-        client = kfp.Client(host=host, namespace=namespace or "kubeflow")
+    options = dict(auth or {})
+    options["namespace"] = namespace or options.get("namespace") or "kubeflow"
+    client = kfp.Client(host=host, **options)
     result = client.create_run_from_pipeline_package(
         str(package), arguments=coerce_params(params), run_name=run_name,
-        experiment_name=experiment, namespace=namespace)
+        experiment_name=experiment, namespace=namespace, service_account=service_account)
     return f"{host.rstrip('/')}/#/runs/details/{result.run_id}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nac.atomic import write_text_atomic
+from nac.metadata import clean, update_metadata
 
 
 def write_json(path: str | os.PathLike[str], doc: Any) -> None:
@@ -42,12 +43,31 @@ def read_architecture(path: str | os.PathLike[str]) -> Any:
     return ArchitectureSpec.from_json(read_json(p, "architecture"))
 
 
-def log_metrics(metrics: Any, values: dict[str, float]) -> None:
-    """`log_metric` every value, and also write them as JSON to `metrics.path`.
+def set_metadata(artifact: Any, values: dict[str, Any]) -> None:
+    """Add `values` to an output artifact's metadata, launcher-safe (nac.metadata.clean).
 
-    Metrics are metadata-only in KFP; kfp.local's cache then finds no file and never hits
-    (reference/kfp.md §1.3). The file is harmless on a cluster and fixes that locally.
+    Every component sets metadata through here (or nac.data.steps, which uses the same
+    cleaner): a None is left out, a NaN/inf is left out and named on the step log.
     """
-    for name, value in values.items():
-        metrics.log_metric(name, float(value))
+    dropped = update_metadata(artifact, values)
+    if dropped:
+        print(f"metadata: left out {', '.join(dropped)} (the KFP launcher cannot store null, "
+              "NaN or inf)", flush=True)
+
+
+def log_metrics(metrics: Any, values: dict[str, float | None]) -> None:
+    """`log_metric` every finite value, and also write them as JSON to `metrics.path`.
+
+    A None or non-finite value (a diverged run's NaN loss) is not logged: the KFP launcher
+    rejects the `NaN` token json.dumps writes, failing the step after training succeeded. It
+    is named on the step log instead. Metrics are metadata-only in KFP; kfp.local's cache then
+    finds no file and never hits (reference/kfp.md §1.3). The file is harmless on a cluster
+    and fixes that locally.
+    """
+    finite, dropped = clean({name: None if value is None else float(value)
+                             for name, value in values.items()})
+    for name, value in finite.items():
+        metrics.log_metric(name, value)
+    if dropped:
+        print(f"metrics: not logged {', '.join(dropped)} (not a finite number)", flush=True)
     write_json(metrics.path, dict(metrics.metadata))

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components._impl.artifacts import log_metrics
-from components._impl.experiments import derive_name, nas_experiment
+from components._impl.artifacts import log_metrics, set_metadata
 from components._impl.reports import search_html
 from components._impl.tune import check_backend, client_for
+from katib.experiments import derive_name, nas_experiment_for
 from nac.atomic import write_text_atomic
 
 
@@ -99,30 +99,17 @@ def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
     return result.spec, rows
 
 
-#: NACSettings fields the `nac` suggestion takes as algorithm settings of the same name.
-KATIB_NAC_SETTINGS = ("iterations", "layers_per_stage", "max_layers_per_stage", "construction",
-                      "max_filter_prune", "skip", "stem_channels", "worst_case")
-
-
 def nas_body(train_ds: Any, settings: Any, seed: int, *, name: str, namespace: str,
              trial_image: str, data: str) -> dict[str, Any]:
-    """The `nac` NAS Experiment searching like `settings` (a NACSettings) would locally.
-
-    Shared fields become algorithm settings, `stages`/`envelope` the nasConfig, the truncated
-    runs' epochs the trial's `--epochs`; the stem kernel, LRN and dropouts are the suggestion's
-    own defaults.
-    """
+    """The `nac` NAS Experiment searching like `settings` (a NACSettings) would locally
+    (katib/experiments.py: same first network, restructuring and truncated-run recipe)."""
     from components._image import TRAINER_IMAGE
 
-    algorithm = {k: getattr(settings, k) for k in KATIB_NAC_SETTINGS}
-    algorithm["seed"] = seed
-    iterations = algorithm.pop("iterations")
-    return nas_experiment(
-        name=name or derive_name("nac", train_ds.sha256, algorithm, iterations, seed),
+    return nas_experiment_for(
+        settings, seed=seed,
+        name=name or derive_name("nac", train_ds.sha256, settings.to_json(), seed),
         namespace=namespace, image=trial_image or TRAINER_IMAGE, data=data,
-        input_shape=list(train_ds.shape), num_classes=train_ds.num_classes,
-        stages=settings.stages, ops=list(settings.envelope), settings=algorithm,
-        iterations=iterations, epochs=settings.training.epochs)
+        input_shape=list(train_ds.shape), num_classes=train_ds.num_classes)
 
 
 def search_with_experiment(client: Any, body: dict[str, Any], *,
@@ -133,11 +120,19 @@ def search_with_experiment(client: Any, body: dict[str, Any], *,
     result = client.run(body, timeout=timeout_seconds, progress=lambda r: print(
         f"nac_search: Experiment {r.name} {r.status.value}, {len(r.trials)} trials",
         flush=True))
-    return spec_from_trials(result.trials, parse_architecture)
+    settings = {s["name"]: s["value"] for s in body["spec"]["algorithm"]["algorithmSettings"]}
+    return spec_from_trials(result.trials, parse_architecture,
+                            iterations=int(settings["iterations"]))
 
 
-def spec_from_trials(trials: list[Any], parse: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """The constructed spec (highest iteration's architecture) and per-iteration rows."""
+def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = None
+                     ) -> tuple[Any, list[dict[str, Any]]]:
+    """The constructed spec and per-iteration rows.
+
+    With `iterations` (the Experiment's setting) the spec is iteration `iterations`'s, and an
+    Experiment that stopped or ended before it is an error (katib/nac_schedule.py); without,
+    the highest iteration's.
+    """
     by_iteration: dict[int, list[Any]] = {}
     for t in trials:
         if "architecture" in t.assignments and "iteration" in t.assignments:
@@ -161,7 +156,14 @@ def spec_from_trials(trials: list[Any], parse: Any) -> tuple[Any, list[dict[str,
         rows.append({"iteration": iteration, "branches_per_cell": _branches_per_cell(spec),
                      "parameters": None, "seconds": None, "stats": stats,
                      "val_accuracy": sum(accs) / len(accs) if accs else None})
-    return spec, rows  # the last (highest) iteration's architecture: the constructed one
+    if iterations is not None:
+        from katib.nac_schedule import constructed_architecture
+
+        try:
+            spec = parse(constructed_architecture(trials, iterations))
+        except LookupError as e:
+            raise RuntimeError(f"the NAS Experiment has no constructed network: {e}") from None
+    return spec, rows  # the constructed network (else the highest iteration's architecture)
 
 
 def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any,
@@ -182,7 +184,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
         client = client_for("katib", namespace=namespace, workdir=Path(architecture.path).parent)
         spec, rows = search_with_experiment(client, body, timeout_seconds=timeout_seconds)
     write_text_atomic(architecture.path, spec.dumps(indent=2) + "\n")
-    architecture.metadata.update({"format": "nac-architecture", "describe": spec.describe()})
+    set_metadata(architecture, {"format": "nac-architecture", "describe": spec.describe()})
     from nac.model import build_model, count_parameters
 
     parameters = count_parameters(build_model(spec))

@@ -11,7 +11,9 @@ from components._impl.artifacts import (
     log_metrics,
     read_architecture,
     read_json,
+    set_metadata,
 )
+from components._impl.runtime import ensure_writable_dir
 from nac.atomic import write_text_atomic
 
 #: Hyperparameters a tune result may carry -> TrainConfig field type.
@@ -78,13 +80,13 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     from nac.export import save_model
     from nac.training import TrainConfig, resolve_device, train
 
+    ckpt = checkpoint_path(checkpoint_dir, run_id, Path(model.path).parent / "checkpoints")
+    ensure_writable_dir(ckpt)  # before reading data or building the network
     spec = read_architecture(architecture.path)
     hp = parse_hyperparameters(read_json(hyperparameters.path, "hyperparameters"))
     train_ds = read_dataset(train_data.path)
     val_ds = read_dataset(val_data.path)
     fit_ds = merge_datasets(train_ds, val_ds) if include_val else train_ds
-    ckpt = checkpoint_path(checkpoint_dir, run_id, Path(model.path).parent / "checkpoints")
-    ckpt.mkdir(parents=True, exist_ok=True)
     config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt),
                          label_smoothing=label_smoothing, **hp)
     device = resolve_device(config.device)
@@ -102,7 +104,7 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
         print(f"train: resumed from the checkpoint of epoch {result.resumed_from}", flush=True)
     val_accuracy = float(result.val_accuracy or 0.0)
     last = result.history[-1] if result.history else None
-    values = {"val_accuracy": val_accuracy, "val_loss": float(result.val_loss or 0.0),
+    values = {"val_accuracy": val_accuracy, "val_loss": result.val_loss,  # None/NaN: not logged
               "train_accuracy": float(last.train_accuracy) if last else 0.0,
               "parameters": float(result.parameters), "epochs": float(epochs),
               "seconds": float(result.seconds)}
@@ -111,8 +113,8 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     save_model(model.path, result.model, spec, train_ds.classes,
                normalization=train_ds.normalization, hyperparameters=hyper,
                metrics={"val_accuracy": val_accuracy})
-    model.metadata.update({"format": "nac-model", "parameters": result.parameters,
-                           "val_accuracy": val_accuracy, "classes": len(train_ds.classes)})
+    set_metadata(model, {"format": "nac-model", "parameters": result.parameters,
+                         "val_accuracy": val_accuracy, "classes": len(train_ds.classes)})
     log_metrics(metrics, values)
     write_text_atomic(training_log.path, log_markdown(result.history, header={
         "rows": fit_ds.rows, "device": result.device, "parameters": result.parameters,

@@ -13,13 +13,13 @@ from components._impl.artifacts import (
     read_json,
     write_json,
 )
-from components._impl.experiments import (
+from components._impl.reports import trials_markdown
+from katib.experiments import (
     OBJECTIVE_METRIC,
     derive_name,
     hpo_experiment,
     parse_search_space,
 )
-from components._impl.reports import trials_markdown
 from nac.atomic import write_text_atomic
 
 #: Backends the search and tuning steps accept.

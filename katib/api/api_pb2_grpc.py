@@ -144,7 +144,7 @@ class Suggestion:
 
 
 class EarlyStoppingStub:
-    """Implemented by early-stopping services (port 6788); declared for completeness.
+    """Implemented by early-stopping services (port 6788); katib.earlystopping implements it (asha).
     """
 
     def __init__(self, channel):
@@ -171,7 +171,7 @@ class EarlyStoppingStub:
 
 
 class EarlyStoppingServicer:
-    """Implemented by early-stopping services (port 6788); declared for completeness.
+    """Implemented by early-stopping services (port 6788); katib.earlystopping implements it (asha).
     """
 
     def GetEarlyStoppingRules(self, request, context):
@@ -219,7 +219,7 @@ def add_EarlyStoppingServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class EarlyStopping:
-    """Implemented by early-stopping services (port 6788); declared for completeness.
+    """Implemented by early-stopping services (port 6788); katib.earlystopping implements it (asha).
     """
 
     @staticmethod

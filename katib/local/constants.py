@@ -31,6 +31,8 @@ REFUSED_ALGORITHMS = {
 #: (pkg/earlystopping/v1beta1/medianstop/service.py).
 EARLY_STOPPING_ALGORITHM = "medianstop"
 MEDIANSTOP_DEFAULTS = {"min_trials_required": 3, "start_step": 4}
+#: Early-stopping algorithms our gRPC early-stopping service serves (katib.earlystopping).
+SERVED_EARLY_STOPPING = ("asha",)
 
 #: Katib's StdOut collector default filter (pkg/metricscollector/v1beta1/common/const.go).
 DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"

@@ -16,19 +16,23 @@ sidecar) and what we implement:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
-from katib.local.experiment import MedianStopSettings, Objective
+from katib.earlystopping.rules import StopRule
+from katib.local.experiment import Experiment, MedianStopSettings, Objective
+
+__all__ = ["MedianStop", "StopRule", "make_early_stopping"]
 
 
-@dataclass(frozen=True)
-class StopRule:
-    """An EarlyStoppingRule: stop when the objective compares `comparison` to `value`."""
+def make_early_stopping(experiment: Experiment) -> Any:
+    """The runner's early stopper: medianstop in-process, others through our gRPC service."""
+    if experiment.early_stopping is not None:
+        return MedianStop(experiment.early_stopping, experiment.objective)
+    if experiment.early_stopping_algorithm:
+        from katib.local.service_stop import ServiceEarlyStop
 
-    metric: str
-    value: float
-    comparison: str  # "less" | "greater"
-    start_step: int
+        return ServiceEarlyStop(experiment)
+    return None
 
 
 class MedianStop:
@@ -53,7 +57,29 @@ class MedianStop:
         comparison = "less" if self.objective.type == "maximize" else "greater"
         return StopRule(self.objective.metric, value, comparison, self.settings.start_step)
 
-    def should_stop(self, objective_values: Sequence[float]) -> StopRule | None:
+    # The runner drives every early stopper through one interface; medianstop needs no service.
+    def __enter__(self) -> MedianStop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def validate(self, experiment: Any) -> None:
+        return None
+
+    def refresh(self, experiment: Any, trials: Sequence[Any]) -> None:
+        return None
+
+    def attach(self, trial: str) -> None:
+        return None
+
+    def describe(self, rule: StopRule, reports: int) -> str:
+        return (f"medianstop: best {rule.metric} after {reports} reports is "
+                f"{'below' if rule.comparison == 'less' else 'above'} the rule value "
+                f"{rule.value:.6g} (mean of {self.settings.min_trials_required}+ "
+                f"succeeded trials' first {rule.start_step} values)")
+
+    def should_stop(self, objective_values: Sequence[float], trial: str = "") -> StopRule | None:
         """The rule that fires for a running trial's values so far, else None."""
         rule = self.rule()
         if rule is None or len(objective_values) < rule.start_step:

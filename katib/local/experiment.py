@@ -90,6 +90,8 @@ class Experiment:
     metrics_formats: tuple[str, ...]
     early_stopping: MedianStopSettings | None
     early_stopping_settings: tuple[tuple[str, str], ...] = ()
+    #: "" (none), "medianstop" (in-process) or an algorithm of katib.earlystopping ("asha").
+    early_stopping_algorithm: str = ""
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -164,7 +166,9 @@ def parse_experiment(doc: dict[str, Any], *, source: str = "experiment") -> Expe
         parallel_trial_count=counts[0], max_trial_count=counts[1],
         max_failed_trial_count=counts[2], parameters=tuple(parameters),
         nas_config=spec.get("nasConfig"), trial_template=template, metrics_formats=formats,
-        early_stopping=early, early_stopping_settings=early_settings, document=doc)
+        early_stopping=early, early_stopping_settings=early_settings,
+        early_stopping_algorithm=(spec.get("earlyStopping") or {}).get("algorithmName") or "",
+        document=doc)
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -480,9 +484,21 @@ def _early_stopping(es: dict[str, Any] | None, problems: list[str]
     if not es:
         return None, ()
     where = "spec.earlyStopping"
+    if es.get("algorithmName") in c.SERVED_EARLY_STOPPING:
+        from katib.earlystopping.asha import parse
+        from katib.suggestion.errors import SuggestionInputError
+
+        raw = tuple((str(s.get("name")), str(s.get("value") or ""))
+                    for s in es.get("algorithmSettings") or [])
+        try:
+            parse(raw)
+        except SuggestionInputError as e:
+            problems.append(f"{where}.algorithmSettings: {e}")
+        return None, raw
     if es.get("algorithmName") != c.EARLY_STOPPING_ALGORITHM:
+        known = ", ".join((c.EARLY_STOPPING_ALGORITHM, *c.SERVED_EARLY_STOPPING))
         problems.append(f"{where}.algorithmName: {es.get('algorithmName')!r} is not available; "
-                        f"use {c.EARLY_STOPPING_ALGORITHM!r}")
+                        f"use one of {known}")
         return None, ()
     values = dict(c.MEDIANSTOP_DEFAULTS)
     raw = []

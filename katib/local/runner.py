@@ -17,6 +17,7 @@ limit), so parallel trials share the machine instead of oversubscribing it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -31,7 +32,7 @@ from typing import Any
 
 from katib.local import constants as c
 from katib.local.collector import MetricsCollector
-from katib.local.earlystop import MedianStop
+from katib.local.earlystop import make_early_stopping
 from katib.local.experiment import Experiment, ExperimentError
 from katib.local.progress import Progress, Snapshot
 from katib.local.results import (
@@ -136,8 +137,7 @@ class LocalRunner:
         self._events: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
         self._interrupt: int | None = None
-        self._early = (MedianStop(experiment.early_stopping, experiment.objective)
-                       if experiment.early_stopping else None)
+        self._early = make_early_stopping(experiment)
         self.progress = Progress(experiment.name, experiment.objective.metric,
                                  enabled=config.progress)
 
@@ -164,8 +164,11 @@ class LocalRunner:
             f"experiment {self.exp.name}: algorithm {self.exp.algorithm_name}, parallel "
             f"{self.parallel}, {self.threads} threads per trial, max trials "
             f"{self.max_trials or 'unlimited'}; results -> {self.cfg.results}")
-        with _SignalGuard(self._on_signal), _SuggestionClient() as client:
+        with _SignalGuard(self._on_signal), _SuggestionClient() as client, \
+                (self._early or contextlib.nullcontext()):
             client.validate(self._experiment_proto())
+            if self._early:
+                self._early.validate(self._experiment_proto())
             try:
                 reason, message = self._loop(client)
             except BaseException:
@@ -214,6 +217,8 @@ class LocalRunner:
                     self.requested += slots
                     if batch.algorithm_settings:
                         self._merge_settings(batch.algorithm_settings)
+                    if self._early:  # Katib asks for rules after every GetSuggestions
+                        self._early.refresh(self._experiment_proto(), self._history())
                 for name, values in batch.trials:
                     self._start(name, values)
             self._wait_for_event()
@@ -258,6 +263,8 @@ class LocalRunner:
 
     def _start(self, name: str | None, assignments: dict[str, str]) -> None:
         name = name or self._next_name()
+        if self._early:  # the rules of this trial's batch, fixed from now on (as in Katib)
+            self._early.attach(name)
         trial_dir = self.cfg.workdir / name
         record = TrialRecord(name=name, assignments=assignments, start_time=rfc3339())
         try:
@@ -325,16 +332,12 @@ class LocalRunner:
                         continue
                     if not any(n == objective for n, _ in reported):
                         continue
-                    rule = self._early.should_stop(run.collector.values(objective))
+                    values = run.collector.values(objective)
+                    rule = self._early.should_stop(values, trial=run.record.name)
                     if rule is None:
                         continue
                     run.stop = c.TrialStatus.EARLY_STOPPED
-                    run.stop_message = (
-                        f"medianstop: best {objective} after "
-                        f"{len(run.collector.values(objective))} reports is "
-                        f"{'below' if rule.comparison == 'less' else 'above'} the rule value "
-                        f"{rule.value:.6g} (mean of {self._early.settings.min_trials_required}+ "
-                        f"succeeded trials' first {rule.start_step} values)")
+                    run.stop_message = self._early.describe(rule, len(values))
                 _terminate(run.proc)
         run.proc.wait()
         self._events.put(run.record.name)
@@ -438,8 +441,8 @@ class LocalRunner:
             max_trial_count=self.max_trials or 0)
         if obj.goal is not None:
             spec.objective.goal = obj.goal
-        if exp.early_stopping is not None:
-            spec.early_stopping.algorithm_name = c.EARLY_STOPPING_ALGORITHM
+        if exp.early_stopping_algorithm:
+            spec.early_stopping.algorithm_name = exp.early_stopping_algorithm
             for n, v in exp.early_stopping_settings:
                 spec.early_stopping.algorithm_settings.add(name=n, value=v)
         for p in exp.parameters:

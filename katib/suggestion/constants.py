@@ -33,6 +33,9 @@ NAC_PARAMETERS = ("architecture", "iteration", "seed")
 # Longest Kubernetes name / label value Katib turns a trial name into.
 MAX_TRIAL_NAME = 63
 
+# Where `katib.local` keeps each experiment's results by default (katib-local/<name>/); the
+# warm-start source `<namespace>/<experiment>` reads them there when run beside them.
+LOCAL_RESULTS_ROOT = "katib-local"
 # The results file `katib.local` writes and the `warm-start` algorithm and the local backend
 # read (contracts.md §6).
 RESULTS_FORMAT = "katib-local-results"

@@ -2,10 +2,13 @@
 
 ``SuggestionServicer`` knows the proto; algorithms see only the neutral views of
 ``search_space`` and ``trials``. Input errors become INVALID_ARGUMENT (Katib marks the
-Suggestion Failed with our message); any other exception becomes INTERNAL with the algorithm
-name and the exception, never UNKNOWN (which Katib also treats as a failed validation but with
-an opaque message). A repeated identical request is answered from a small reply cache, so a
-controller retry after a timeout gets the same trials.
+Suggestion Failed with our message). In ValidateAlgorithmSettings *every* failure is
+INVALID_ARGUMENT: Katib v0.19.0 (suggestionclient.go ValidateAlgorithmSettings) treats only
+INVALID_ARGUMENT and UNKNOWN as "invalid" and any other code, INTERNAL included, as
+"validated", so a crash there would let a broken Experiment start. In GetSuggestions any other
+exception becomes INTERNAL with the algorithm name and the exception (Katib retries it; never
+UNKNOWN). A repeated identical request is answered from a small reply cache, so a controller
+retry after a timeout gets the same trials.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ log = logging.getLogger("katib.suggestion")
 _REPLY_CACHE = 64
 #: Most assignments one GetSuggestions call may ask for (Katib asks parallelTrialCount).
 MAX_REQUEST_NUMBER = 1000
-_VIEW_CACHE = 16  # experiments whose trial views are kept
+# Experiments whose trial views are kept: Katib runs one suggestion Deployment per
+# Experiment and katib.local one server per run, so two cover a controller and a retry.
+_VIEW_CACHE = 2
 R = TypeVar("R")
 
 
-def _guarded(reply_type: Callable[[], R]) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """Wrap a servicer method so no exception escapes as UNKNOWN."""
+def _guarded(reply_type: Callable[[], R], *, crash_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+             ) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Wrap a servicer method so no exception escapes as UNKNOWN; a bug answers `crash_code`."""
 
     def decorate(method: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(method)
@@ -56,7 +62,7 @@ def _guarded(reply_type: Callable[[], R]) -> Callable[[Callable[..., R]], Callab
             except Exception as e:
                 log.exception("internal error", extra={"rpc": method.__name__,
                                                        "experiment": name, "algorithm": algorithm})
-                context.set_code(grpc.StatusCode.INTERNAL)
+                context.set_code(crash_code)
                 context.set_details(
                     f"internal error in algorithm {algorithm!r} for experiment {name!r}: "
                     f"{type(e).__name__}: {e}. The suggestion log has the traceback; please "
@@ -82,7 +88,8 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self._replies: OrderedDict[bytes, bytes] = OrderedDict()
         self._trial_views: OrderedDict[bytes, dict[str, TrialView]] = OrderedDict()
 
-    @_guarded(api_pb2.ValidateAlgorithmSettingsReply)
+    @_guarded(api_pb2.ValidateAlgorithmSettingsReply,
+              crash_code=grpc.StatusCode.INVALID_ARGUMENT)
     def ValidateAlgorithmSettings(  # noqa: N802 - gRPC method name
         self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
     ) -> api_pb2.ValidateAlgorithmSettingsReply:

@@ -4,8 +4,11 @@
 
 Prints, flushed per line, ``epoch=<n>``, ``loss=<validation loss>``, ``accuracy=<validation
 accuracy>`` every epoch and, with ``--stats``, one ``nac-stats=<compact JSON>`` line at the end
-(the metric the ``nac`` suggestion reads back; docs/katib.md). Exit codes: 0 success, 2 bad
-arguments or input (the message names the argument), 1 training failure.
+(the metric the ``nac`` suggestion reads back; docs/katib.md). Each line starts with its UTC
+time in RFC 3339 (``2026-12-01T11:10:01.123456Z accuracy=0.98``), which Katib's StdOut
+collector stores as the metric's timestamp (katib/trial/metric_lines.py). The training recipe
+flags are those of katib/trial/recipe.py. Exit codes: 0 success, 2 bad arguments or input (the
+message names the argument; also a `nac` stop trial), 1 training failure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from katib import nac_stats
+from katib import nac_schedule, nac_stats
+
+from .metric_lines import metric_line
+from .recipe import add_recipe_flags, recipe_kwargs
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # The split an ingest source gets inside the trial: fixed, so every trial sees the same rows.
@@ -58,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<n>")
     p.add_argument("--iteration", type=int, default=None,
                    help="the nac iteration (informational; lets a template reference it)")
+    add_recipe_flags(p)
     return p
 
 
@@ -115,13 +122,16 @@ def _architecture(args: argparse.Namespace, train_ds: Any) -> Any:
 
 
 def _emit(out: TextIO, name: str, value: float | int | str) -> None:
-    out.write(f"{name}={value}\n")
+    out.write(metric_line(name, value) + "\n")
     out.flush()
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Train as the arguments say (metrics to ``out``, default stdout); raise BadInput."""
     out = out if out is not None else sys.stdout
+    reason = nac_schedule.stop_reason(args.architecture)
+    if reason is not None:  # fail at once: Katib's failure counts end the Experiment
+        raise BadInput(f"--architecture: the nac suggestion stopped this Experiment: {reason}")
     threads = _threads(args)
     train_ds, val_ds = _load_data(args)
     spec = _architecture(args, train_ds)
@@ -134,8 +144,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         torch.set_num_threads(threads)
     try:
         config = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-            weight_decay=args.weight_decay, dropout=args.dropout, seed=args.seed,
+            **recipe_kwargs(args), seed=args.seed,
             threads=threads, device=args.device, stats=args.stats,
             stat_mode="mean_sq" if args.stat_mode == "meansss" else "variance",
             checkpoint_dir=args.checkpoint_dir,
@@ -159,9 +168,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not printed and result.history:  # resumed after the last epoch: report it again
         on_epoch(result.history[-1])
     if args.stats:
-        out.write(nac_stats.line(nac_stats.NacStats(result.branch_stats, result.gate_stats,
-                                                     args.stat_mode)) + "\n")
-        out.flush()
+        _emit(out, nac_stats.METRIC_NAME, nac_stats.encode(
+            result.branch_stats, result.gate_stats, args.stat_mode))
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from nac.data.format import FORMAT, VERSION, Dataset, read_dataset, write_datase
 from nac.data.ingest import DEFAULT_SOURCE, ingest
 from nac.data.preprocess import split_dataset, validate_fractions
 from nac.data.report import ingest_report, split_report
+from nac.metadata import update_metadata
 
 __all__ = ["ArtifactLike", "artifact_metadata", "run_ingest", "run_preprocess"]
 
@@ -26,7 +27,11 @@ class ArtifactLike(Protocol):
 
 
 def artifact_metadata(ds: Dataset) -> dict[str, Any]:
-    """The metadata a KFP UI shows beside a dataset artifact."""
+    """The metadata a KFP UI shows beside a dataset artifact.
+
+    `split` is None for an un-split dataset; `_set_metadata` drops it (nac.metadata: the KFP
+    launcher cannot store a null), so an ingested dataset simply has no `split` key.
+    """
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -41,9 +46,7 @@ def artifact_metadata(ds: Dataset) -> dict[str, Any]:
 
 
 def _set_metadata(artifact: object, ds: Dataset) -> None:
-    metadata = getattr(artifact, "metadata", None)
-    if isinstance(metadata, dict):
-        metadata.update(artifact_metadata(ds))
+    update_metadata(artifact, artifact_metadata(ds))
 
 
 def _remove(paths: list[Path]) -> None:

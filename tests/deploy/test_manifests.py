@@ -8,11 +8,7 @@ reference/katib.md §3; RBAC must stay get/list on trials.
 
 from __future__ import annotations
 
-import functools
-import os
 import re
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,11 +18,18 @@ import pytest
 import yaml
 from kubeflow_katib_api import models
 
+from tests.conformance import katib_pods, shipped
+from tests.conformance.pins import KATIB
+from tests.conformance.pins import MANIFESTS as MANIFESTS_PIN
+
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-KUSTOMIZATIONS = ["base", "examples", "overlays/kubeflow", "overlays/kind",
-                  "optional/pipeline-katib-backend"]
-OVERLAYS = ["overlays/kubeflow", "overlays/kind"]
+# Every kustomization under manifests/, found by walking (new ones are validated too).
+KUSTOMIZATIONS = [str(d.relative_to(MANIFESTS)) for d in shipped.kustomization_dirs()
+                  if d.is_relative_to(MANIFESTS)]
+# kubeflow: Kubeflow Platform (profile namespace); standalone: Katib's standalone install;
+# kind: the e2e cluster (standalone Katib).
+OVERLAYS = ["overlays/kubeflow", "overlays/standalone", "overlays/kind"]
 K8S_VERSION = "1.32.0"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 SUGGESTION_IMAGE = f"ghcr.io/kubeflow-nac/katib-suggestion:{VERSION}"
@@ -40,18 +43,21 @@ KATIB_BUILTINS = {
     "multivariate-tpe": "suggestion-optuna", "enas": "suggestion-enas",
     "darts": "suggestion-darts", "pbt": "suggestion-pbt",
 }
-KUBECTL = shutil.which("kubectl")
+KUBECTL = shipped.KUBECTL
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: cannot "
                                 "render the kustomizations (install kubectl >= 1.27)")
 
 
-@functools.cache
 def render(kustomization: str) -> tuple[dict[str, Any], ...]:
-    out = subprocess.run([KUBECTL, "kustomize", str(MANIFESTS / kustomization)],
-                         cwd=ROOT, env={**os.environ}, capture_output=True, text=True,
-                         timeout=60, check=False)
-    assert out.returncode == 0, f"kubectl kustomize {kustomization} failed:\n{out.stderr}"
-    return tuple(d for d in yaml.safe_load_all(out.stdout) if d)
+    """`kubectl kustomize manifests/<kustomization>` (one renderer: tests/conformance)."""
+    return shipped.render(f"manifests/{kustomization}")
+
+
+def _builtin(doc: dict[str, Any]) -> bool:
+    """Kinds kubernetes-validate knows: core and *.k8s.io groups, not CRDs (kubeflow.org,
+    kserve.io, ...), which the conformance tests and their own models check."""
+    group = doc["apiVersion"].rpartition("/")[0]
+    return group == "" or "." not in group or group.endswith(".k8s.io")
 
 
 def by_kind(kustomization: str, kind: str) -> list[dict[str, Any]]:
@@ -72,8 +78,8 @@ def experiments(kustomization: str) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_builtin_kinds_validate_against_kubernetes_schemas(kustomization: str) -> None:
     docs = render(kustomization)
-    builtin = [d for d in docs if d["apiVersion"] != "kubeflow.org/v1beta1"]
-    assert builtin or kustomization == "examples"
+    assert docs, f"{kustomization} renders nothing"
+    builtin = [d for d in docs if _builtin(d)]
     for doc in builtin:
         # strict: an unknown or misspelt field is an error, not silently dropped.
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -218,8 +224,9 @@ def test_warm_start_source_points_at_the_cold_run_in_the_rendered_namespace(
     assert _settings(exps["hpo-digits-warm"])["warm_start_source"] == f"{namespace}/hpo-digits"
 
 
-def test_gpu_requests_in_kubeflow_overlay_and_none_on_kind() -> None:
-    for name, exp in experiments("overlays/kubeflow").items():
+def test_gpu_requests_in_kubeflow_overlays_and_none_on_kind() -> None:
+    for name, exp in [*experiments("overlays/kubeflow").items(),
+                      *experiments("overlays/standalone").items()]:
         container = exp["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"][
             "containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == 1, name
@@ -296,18 +303,77 @@ def test_kind_katib_config_differs_from_base_only_in_our_pull_policy_and_resourc
     for s in kind["runtime"]["suggestions"]:
         if s["algorithmName"] in OUR_ALGORITHMS:
             assert s["imagePullPolicy"] == "Never"
-    assert katib_config("overlays/kubeflow") == base
+    assert katib_config("overlays/standalone") == base
+
+
+# kubeflow/manifests@26.03 (and v1.11.0, identical) applications/katib/upstream/installs/
+# katib-cert-manager/katib-config.yaml `init`, = kubeflow/katib@v0.19.0 manifests/v1beta1/installs/
+# katib-cert-manager/katib-config.yaml: what Kubeflow Platform runs Katib with.
+PLATFORM_INIT = {"controller": {"webhookPort": 8443, "trialResources": [
+    "TrainJob.v1alpha1.trainer.kubeflow.org", "Job.v1.batch", "TFJob.v1.kubeflow.org",
+    "PyTorchJob.v1.kubeflow.org", "MPIJob.v1.kubeflow.org", "XGBoostJob.v1.kubeflow.org"]}}
+
+
+def test_platform_katib_config_leaves_init_alone() -> None:
+    """The Platform overlay's katib-config keeps the Platform's `init` (no certGenerator:
+    cert-manager issues katib-webhook-cert; kubeflow/katib@v0.19.0
+    cmd/katib-controller/v1beta1/main.go starts its own cert-controller when
+    init.certGenerator.enable is true) and adds only our runtime entries, the same as base."""
+    platform, base = katib_config("overlays/kubeflow"), katib_config("base")
+    assert platform["init"] == PLATFORM_INIT, MANIFESTS_PIN.cite(
+        "applications/katib/upstream/installs/katib-cert-manager/katib-config.yaml")
+    assert "certGenerator" not in platform["init"]
+    assert base["init"] == {"certGenerator": {"enable": True}, **PLATFORM_INIT}, KATIB.cite(
+        "manifests/v1beta1/installs/katib-standalone/katib-config.yaml")
+    assert platform["runtime"] == base["runtime"], \
+        "manifests/overlays/kubeflow/katib-config.yaml runtime must equal the base's"
+
+
+# What the warm-start suggestion pod calls: warm_start_sources lists Trials (get/list);
+# medianstop's SetTrialStatus (kubeflow/katib@v0.19.0 pkg/earlystopping/v1beta1/medianstop/
+# service.py) gets the Trial and patches trials/status, in the pod's own namespace.
+WARM_START_RULES = [{"apiGroups": ["kubeflow.org"], "resources": ["trials"],
+                     "verbs": ["get", "list"]},
+                    {"apiGroups": ["kubeflow.org"], "resources": ["trials/status"],
+                     "verbs": ["patch"]}]
+
+
+def _allows(rules: Any, group: str, resource: str, verb: str) -> bool:
+    return any((group in r["apiGroups"] or "*" in r["apiGroups"])
+               and (resource in r["resources"] or "*" in r["resources"])
+               and (verb in r["verbs"] or "*" in r["verbs"]) for r in rules)
+
+
+def test_warm_start_role_covers_katibs_early_stopping_grant_and_no_more() -> None:
+    """With a custom serviceAccountName Katib creates no early-stopping Role (kubeflow/katib@
+    v0.19.0 pkg/controller.v1beta1/suggestion/composer/composer.go DesiredDeployment:
+    "For custom service account user should manually add appropriate Role"), so ours must
+    grant what early stopping uses, within what DesiredRBAC grants (verbs * on trials and
+    trials/status), plus warm-start's own get/list."""
+    exp = {"metadata": {"name": "x"}, "spec": {"algorithm": {"algorithmName": "warm-start"},
+                                               "earlyStopping": {"algorithmName": "medianstop"}}}
+    assert katib_pods.suggestion_needs_own_rbac(exp, katib_config("base"))
+    (role,) = by_kind("base", "Role")
+    for verb, resource in [("get", "trials"), ("patch", "trials/status")]:
+        assert _allows(role["rules"], "kubeflow.org", resource, verb), (verb, resource)
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert _allows(katib_pods.EARLY_STOPPING_RULES, group, resource, verb) \
+                        and "*" not in (group, resource, verb), rule
+    assert not _allows(role["rules"], "kubeflow.org", "trials", "delete")
+    assert not _allows(role["rules"], "kubeflow.org", "trials/status", "update")
 
 
 @pytest.mark.parametrize("kustomization", ["base", *OVERLAYS])
-def test_rbac_grants_only_get_list_on_trials(kustomization: str) -> None:
+def test_rbac_grants_only_what_warm_start_and_early_stopping_call(kustomization: str) -> None:
     (sa,) = by_kind(kustomization, "ServiceAccount")
     (role,) = by_kind(kustomization, "Role")
     (binding,) = by_kind(kustomization, "RoleBinding")
     assert by_kind(kustomization, "ClusterRole") == []
     assert by_kind(kustomization, "ClusterRoleBinding") == []
-    assert role["rules"] == [{"apiGroups": ["kubeflow.org"], "resources": ["trials"],
-                              "verbs": ["get", "list"]}]
+    assert role["rules"] == WARM_START_RULES
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
     (subject,) = binding["subjects"]
@@ -374,3 +440,18 @@ def test_optional_pipeline_rbac_grants_exactly_what_the_katib_backend_calls() ->
     source = (ROOT / "katib" / "backends" / "kubernetes" / "backend.py").read_text()
     calls = set(re.findall(r"\.(\w+)_namespaced_custom_object\(", source))
     assert calls <= {"create", "get", "list", "delete"}, calls
+
+
+def test_every_shipped_trial_runs_the_trainer_image() -> None:
+    """No placeholder images (a pull of a name that does not exist leaves the Trial hanging in
+    ImagePullBackOff: the Job never fails): every trial container of every shipped Experiment,
+    raw examples included, is the trainer image `make images` builds."""
+    from tests.conformance.pod_security import pod_templates
+
+    seen = 0
+    for unit, exp in shipped.of_kind("Experiment"):
+        for _, _, spec in pod_templates(exp["spec"]["trialTemplate"]["trialSpec"]):
+            for container in spec["containers"]:
+                assert container["image"] == TRAINER_IMAGE, (unit.source, container["name"])
+                seen += 1
+    assert seen >= 12

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import yaml
 
@@ -32,31 +30,6 @@ def test_predict_on_a_directory_that_is_not_a_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is not a model artifact: meta.json is missing" in err
     assert not (tmp_path / "predictions.csv").exists()
-
-
-def test_submit_creates_a_run_and_prints_its_url(tmp_path, capsys, monkeypatch):
-    calls = []
-
-    class FakeClient:
-        def __init__(self, host, namespace):
-            calls.append(("init", host, namespace))
-
-        def create_run_from_pipeline_package(self, path, **kw):
-            calls.append(("run", path, kw))
-            return SimpleNamespace(run_id="1234-abcd")
-
-    import kfp
-
-    monkeypatch.setattr(kfp, "Client", FakeClient)
-    package = tmp_path / "p.yaml"
-    runner.compile_pipeline(package)
-    assert main(["submit", "--host", "http://kfp.example:8080/", "--experiment", "automl",
-                 "--package", str(package), "--param", "train_epochs=5"]) == 0
-    assert "run URL: http://kfp.example:8080/#/runs/details/1234-abcd" in capsys.readouterr().out
-    assert calls[0] == ("init", "http://kfp.example:8080/", "kubeflow")
-    kind, path, kw = calls[1]
-    assert path == str(package)
-    assert kw["experiment_name"] == "automl" and kw["arguments"] == {"train_epochs": 5}
 
 
 def test_submit_without_a_compiled_package_says_how_to_make_one(tmp_path, capsys):

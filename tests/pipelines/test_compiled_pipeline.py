@@ -1,4 +1,5 @@
-"""The compiled pipeline: checked-in YAML is current, parses as a PipelineSpec, GPU/PVC settings."""
+"""The compiled pipeline: checked-in YAML is current, parses as a PipelineSpec, GPU/workspace
+settings, and the compile options of the CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components._common import IMAGE_REPOSITORY, TRAINER_IMAGE
-from pipelines.automl import CHECKPOINT_MOUNT
+from pipelines.options import WORKSPACE_MOUNT
 from pipelines.runner import compile_pipeline
 
 GOLDEN = Path(__file__).resolve().parents[2] / "pipelines" / "automl.yaml"
@@ -45,8 +46,8 @@ def test_pipeline_and_platform_specs_parse(compiled):
     pipeline_doc, platform_doc = compiled
     spec = json_format.ParseDict(pipeline_doc, pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == "nac-automl"
-    assert sorted(spec.root.dag.tasks) == ["evaluate", "ingest", "nac-search", "preprocess",
-                                         "train", "tune"]
+    assert sorted(spec.root.dag.tasks) == ["evaluate", "ingest", "nac-search", "preflight",
+                                         "preprocess", "train", "tune"]
     platform = json_format.ParseDict(platform_doc, pipeline_spec_pb2.PlatformSpec())
     assert "kubernetes" in platform.platforms
     defaults = {k: v.default_value for k, v in spec.root.input_definitions.parameters.items()}
@@ -54,28 +55,37 @@ def test_pipeline_and_platform_specs_parse(compiled):
     assert defaults["backend"].string_value == "local"
 
 
-def test_training_task_requests_a_gpu_shm_and_checkpoint_pvc(compiled):
+def test_training_steps_request_an_accelerator_shm_toleration_and_the_workspace(compiled):
     pipeline_doc, platform_doc = compiled
     executors = pipeline_doc["deploymentSpec"]["executors"]
-    for name in ("exec-train", "exec-tune", "exec-nac-search"):
+    accel = executors["exec-train"]["container"]["resources"]["accelerator"]
+    assert accel["resourceType"] == "nvidia.com/gpu" and accel["resourceCount"] == "1"
+    for name in ("exec-tune", "exec-nac-search"):  # from preflight: none with backend=katib
         accel = executors[name]["container"]["resources"]["accelerator"]
-        assert accel["resourceType"] == "nvidia.com/gpu" and accel["resourceCount"] == "1"
-    k8s = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    train = k8s["exec-train"]
+        assert accel["resourceType"] == (
+            "{{$.inputs.parameters['pipelinechannel--preflight-Output']}}")
+    k8s = platform_doc["platforms"]["kubernetes"]
+    train = k8s["deploymentSpec"]["executors"]["exec-train"]
     assert train["emptyDirMounts"] == [{"medium": "Memory", "mountPath": "/dev/shm",
                                         "sizeLimit": "2Gi", "volumeName": "dshm"}]
-    assert train["pvcMount"][0]["mountPath"] == CHECKPOINT_MOUNT
-    assert train["pvcMount"][0]["pvcNameParameter"] == {
-        "componentInputParameter": "checkpoint_pvc"}
+    assert train["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu",
+                                     "operator": "Exists"}]
+    assert "pvcMount" not in train  # nothing to pre-create: the run's workspace holds them
+    assert k8s["pipelineConfig"]["workspace"]["size"] == "10Gi"
+    defaults = pipeline_doc["root"]["inputDefinitions"]["parameters"]
+    assert defaults["checkpoint_root"]["defaultValue"] == f"{WORKSPACE_MOUNT}/checkpoints"
+    assert "checkpoint_pvc" not in defaults
     task = pipeline_doc["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
     assert task["checkpoint_dir"] == {"componentInputParameter": "checkpoint_root"}
     assert task["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     assert "accelerator" not in executors["exec-evaluate"]["container"].get("resources", {})
+    assert pipeline_doc["root"]["dag"]["tasks"]["preprocess"]["dependentTasks"] == [
+        "ingest", "preflight"]
 
 
 def test_every_step_uses_the_versioned_trainer_image_without_pip_installs(compiled):
     executors = compiled[0]["deploymentSpec"]["executors"]
-    assert len(executors) == 6
+    assert len(executors) == 7
     for name, executor in executors.items():
         container = executor["container"]
         assert container["image"] == TRAINER_IMAGE, name
@@ -83,3 +93,44 @@ def test_every_step_uses_the_versioned_trainer_image_without_pip_installs(compil
         assert not container["image"].endswith(":latest")
         command = " ".join(container["command"])
         assert "pip install" not in command, f"{name} installs packages at runtime"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--image", "ghcr.io/me/trainer"], "--image 'ghcr.io/me/trainer' has no tag or digest"),
+    (["--image", "ghcr.io/me/trainer:latest"], "`latest` is mutable"),
+    (["--accelerator", "GPU!"], "--accelerator 'GPU!' is not a resource name"),
+    (["--shm-size", "15Gi"], "--shm-size 15Gi leaves under 1Gi of --training-memory 16Gi"),
+    (["--training-memory", "lots"], "--training memory: 'lots' is not a memory quantity"),
+    (["--retry-backoff", "1m"], "--retry-backoff '1m': use seconds"),
+])
+def test_bad_compile_options_are_named(tmp_path, capsys, flags, message):
+    from pipelines.cli import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--output", str(out), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_compile_options_from_the_cli(tmp_path):
+    from pipelines.cli import main
+
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--output", str(out), "--image", "registry.local:5000/t:1.2",
+                 "--accelerator", "amd.com/gpu", "--accelerator-count", "2",
+                 "--training-cpu", "8", "--training-memory", "32Gi", "--retries", "0",
+                 "--workspace-size", "none"]) == 0
+    pipeline_doc, platform_doc = list(yaml.safe_load_all(out.read_text()))
+    train = pipeline_doc["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert train["image"] == "registry.local:5000/t:1.2"
+    assert train["resources"]["accelerator"]["resourceType"] == "amd.com/gpu"
+    assert train["resources"]["accelerator"]["resourceCount"] == "2"
+    assert train["resources"]["resourceCpuLimit"] == "8"
+    assert train["resources"]["resourceMemoryLimit"] == "32Gi"
+    k8s = platform_doc["platforms"]["kubernetes"]
+    assert k8s["deploymentSpec"]["executors"]["exec-train"]["tolerations"][0]["key"] == \
+        "amd.com/gpu"
+    assert "pipelineConfig" not in k8s
+    assert "retryPolicy" not in pipeline_doc["root"]["dag"]["tasks"]["train"]
+    defaults = pipeline_doc["root"]["inputDefinitions"]["parameters"]
+    assert defaults["checkpoint_root"].get("defaultValue", "") == ""  # in the pod

@@ -10,15 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.cli import main
-
-TINY = {
-    "nac_settings": json.dumps({"iterations": 1, "layers_per_stage": [1, 1, 1],
-                                "max_layers_per_stage": [2, 2, 1], "stem_channels": 8,
-                                "training": {"epochs": 1}}),
-    "tune_trials": "1",
-    "tune_epochs": "1",
-    "train_epochs": "2",
-}
+from tests.pipelines.local_run import shared_run
 
 
 def _result(out: str) -> dict:
@@ -29,19 +21,14 @@ def _result(out: str) -> dict:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kfp-local")
-    args = ["run", "--local", "--pipeline-root", str(root / "runs"),
-            "--output-dir", str(root / "model")]
-    for name, value in TINY.items():
-        args += ["--param", f"{name}={value}"]
-    return root, args
+    return shared_run(tmp_path_factory)
 
 
 @pytest.mark.slow
 def test_run_local_then_predict(local_run, capsys, tmp_path):
-    root, args = local_run
-    assert main(args) == 0
-    out = capsys.readouterr().out
+    root = local_run.root
+    assert local_run.exit_code == 0
+    out = local_run.out
     result = _result(out)
     assert set(result) == {"test_error", "wall_seconds", "model_dir"}
     assert 0.0 <= result["test_error"] < 0.9  # two epochs of a tiny net: better than chance

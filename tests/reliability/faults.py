@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from katib.trial.metric_lines import strip_timestamp
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
@@ -83,7 +85,7 @@ def run_and_kill(argv: Sequence[str], cwd: Path, *, after_lines: int, prefix: st
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            if line.startswith(prefix):
+            if strip_timestamp(line).startswith(prefix):  # trial CLI lines carry a time
                 seen += 1
                 if seen >= after_lines:
                     time.sleep(delay)

@@ -72,7 +72,7 @@ def test_corrupt_newest_checkpoint_is_skipped_for_the_previous(train_base, work:
 def test_trial_cli_sigkill_and_corruption_resume(work: Path) -> None:
     job = tf.Job("trial", EPOCHS, seed=4)
     base_hash, lines, base_dir = tf.baseline(job, work)
-    assert sum(ln.startswith("accuracy=") for ln in lines) == EPOCHS
+    assert len(tf._accuracy(lines)) == EPOCHS
     killed = tf.random_kill(job, work, base_hash, lines, rng=random.Random(8), tag="cli")
     _assert_recovered(killed)
     _assert_recovered(tf.corrupt_newest(job, work, base_dir, base_hash, lines, mode="empty",

@@ -16,6 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from katib.trial.metric_lines import strip_timestamp
 from tests.reliability.faults import (
     PYTHON,
     ROOT,
@@ -92,11 +93,12 @@ def check_visible_checkpoints(ckpt: Path, outcome: Outcome) -> int:
 
 
 def _epochs(lines: list[str]) -> list[int]:
+    lines = [strip_timestamp(ln) for ln in lines]  # trial CLI lines carry a time
     return [int(ln.split("=", 1)[1]) for ln in lines if ln.startswith("epoch=")]
 
 
 def _accuracy(lines: list[str]) -> list[str]:
-    return [ln for ln in lines if ln.startswith("accuracy=")]
+    return [ln for ln in map(strip_timestamp, lines) if ln.startswith("accuracy=")]
 
 
 def baseline(job: Job, work: Path) -> tuple[str, list[str], Path]:

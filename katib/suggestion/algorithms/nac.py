@@ -6,262 +6,63 @@ Iterations (reference/nac.md §1.6-1.8): iteration 0 trains the initial Envelope
 replicas. Iteration ``iterations`` is the constructed network; it is re-emitted (new replicas,
 new seeds) for as long as Katib asks, because Katib has no "done" signal.
 
-Parallelism: each iteration needs ``trials_per_iteration`` succeeded replicas (different seeds,
-default ``parallelTrialCount``); every requested slot gets the next replica of the lowest
-incomplete iteration, so slots never idle and a failed replica is replaced automatically. An
-iteration is complete once it has that many succeeded replicas with statistics; replicas still
-running then are ignored.
+Schedule under Katib's controller (katib/nac_schedule.py): each iteration needs
+``trials_per_iteration`` succeeded replicas (different seeds, default ``parallelTrialCount``).
+Katib refills every free slot at once, so every requested slot gets the next replica of the
+lowest incomplete iteration (a spare that replaces a failed replica, or is wasted); an
+iteration is complete once that many replicas have succeeded with statistics, and its
+statistics are those of the first ``trials_per_iteration`` to finish (completion time, then
+name), so replicas finishing late never change the next network. That costs at most
+``trials_per_iteration + parallelTrialCount - 1`` trials per iteration, and validation rejects
+a maxTrialCount too small to reach the constructed network. Its trials carry the label
+``nac.kubeflow.org/constructed=true``.
+
+Names: ``<experiment>-i<iteration>-t<index>`` where index counts every assignment Katib ever
+received (total_request_number - current_request_number + k), so a name is unique even when
+Katib leaves MetricsUnavailable or observation-less EarlyStopped trials out of request.trials.
 
 State lives only in ``request.trials``. Each trial carries ``iteration`` and ``architecture``
-assignments, so spec_i is read back from any iteration-i trial (restart-safe, stable even when
-late replicas finish after the next iteration started); only the frontier restructuring is
-computed, and it is cached by (spec, statistics).
+assignments, so spec_i is read back from any iteration-i trial (restart-safe); only the
+frontier restructuring is computed, and it is cached by (spec, statistics). A history the
+algorithm cannot continue from (statistics that cannot drive restructuring, a corrupt
+architecture) gets stop trials (katib/nac_schedule.py STOP_PREFIX), which fail at once with
+the reason, so maxFailedTrialCount / maxTrialCount ends the Experiment instead of Katib
+retrying an error forever.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from katib import nac_stats
+from katib import nac_schedule, nac_stats
 
-from ..constants import MAX_TRIAL_NAME, NAC_PARAMETERS, NAC_STATS_METRIC
+from ..constants import NAC_PARAMETERS, NAC_STATS_METRIC
 from ..errors import SuggestionInputError
-from ..search_space import ExperimentView, NasConfig, Parameter, ParamKind
-from ..settings import Setting, SettingsTable
+from ..search_space import ExperimentView
+from ..settings import SettingsTable
 from ..trials import Condition, TrialView
 from .base import Algorithm, Assignment, SuggestionRequest
+from .nac_config import TABLE, NacConfig, config_from
 
-# Katib ENAS-style operation types and the filter sizes each maps onto (nac.spec op names).
-CONVOLUTION = "convolution"
-SEPARABLE = "separable_convolution"
-_OP_SIZES = {CONVOLUTION: (1, 3, 5, 7), SEPARABLE: (3, 5, 7)}
 _CACHE_SIZE = 256
-_RUNNING = (Condition.CREATED, Condition.RUNNING, Condition.UNKNOWN)
-
-
-def _settings_table() -> SettingsTable:
-    return SettingsTable(
-        "nac",
-        (
-            Setting("iterations", "int", 5, "restructuring steps; iteration N trains the result",
-                    minimum=0, maximum=100),
-            Setting("layers_per_stage", "int_list", (2, 2, 2), "initial cells per stage",
-                    minimum=1, maximum=64),
-            Setting("max_layers_per_stage", "int_list", (7, 6, 2),
-                    "growth cap per stage (tested before adding a cell)", minimum=1, maximum=64),
-            Setting("construction", "bool_list", (True, True, False),
-                    "whether each stage is pruned and expanded"),
-            Setting("max_filter_prune", "int", 6, "most branches pruned per stage and iteration",
-                    minimum=0, maximum=1000),
-            Setting("skip", "bool", True, "gated skip connections (pruned to the strongest half)"),
-            Setting("stem_channels", "int", 64, "stem width; stage s cells are 2^s times it",
-                    minimum=1, maximum=4096),
-            Setting("stem_kernel", "int", 1, "stem convolution kernel (1, 3, 5 or 7)",
-                    minimum=1, maximum=7),
-            Setting("lrn", "bool", True, "local response normalisation after the stem"),
-            Setting("parameter_limits", "bool_list", None,
-                    "per stage: shrink inner cells to keep parameters flat (default all false)"),
-            Setting("worst_case", "bool", False, "prune the strongest branches (ablation)"),
-            Setting("seed", "int", 0, "base seed; replica r of iteration i trains with "
-                    "seed + i + 1000*r", minimum=0, maximum=2**31 - 1 - 200_000),
-            Setting("trials_per_iteration", "int", None,
-                    "succeeded replicas averaged per iteration (default parallelTrialCount)",
-                    minimum=1, maximum=100),
-            Setting("stat", "choice", "meansss", "branch statistic ranked for pruning; trials "
-                    "must print it (katib.trial --stat-mode)", choices=nac_stats.STATS),
-        ),
-    )
-
-
-_TABLE = _settings_table()
-
-
-@dataclass(frozen=True)
-class NacConfig:
-    """Everything derived from the Experiment that fixes the construction."""
-
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    envelope: tuple[str, ...]
-    iterations: int
-    layers_per_stage: tuple[int, ...]
-    max_layers_per_stage: tuple[int, ...]
-    construction: tuple[bool, ...]
-    max_filter_prune: int
-    skip: bool
-    stem_channels: int
-    stem_kernel: int
-    lrn: bool
-    parameter_limits: tuple[bool, ...]
-    worst_case: bool
-    seed: int
-    replicas: int
-    stat: str
-
-    def restructure_settings(self) -> Any:
-        from nac.restructure import RestructureSettings
-
-        return RestructureSettings.of(self)
-
-    def initial_spec(self) -> Any:
-        from nac.spec import initial_envelopenet
-
-        return initial_envelopenet(
-            self.input_shape,
-            self.num_classes,
-            stages=len(self.layers_per_stage),
-            layers_per_stage=self.layers_per_stage,
-            stem_channels=self.stem_channels,
-            stem_kernel=self.stem_kernel,
-            lrn=self.lrn,
-            envelope=self.envelope,
-            skip=self.skip,
-            parameter_limits=self.parameter_limits,
-        )
-
-    def trial_seed(self, iteration: int, replica: int) -> int:
-        return (self.seed + iteration + 1000 * replica) % 2**31
-
-
-def _envelope(nas: NasConfig) -> tuple[str, ...]:
-    from nac.spec import OPS
-
-    wanted: set[str] = set()
-    for op in nas.operations:
-        sizes = _OP_SIZES.get(op.operation_type)
-        if sizes is None:
-            raise SuggestionInputError(
-                f"nasConfig.operations: operationType {op.operation_type!r} is not supported "
-                f"by nac; use {CONVOLUTION} (filter_size 1,3,5,7) or {SEPARABLE} "
-                "(filter_size 3,5,7)"
-            )
-        names = [p.name for p in op.parameters]
-        if names != ["filter_size"]:
-            extra = sorted(set(names) - {"filter_size"})
-            raise SuggestionInputError(
-                f"nasConfig.operations[{op.operation_type}]: nac reads only parameter "
-                f"'filter_size' (widths come from stem_channels, strides from the wideners); "
-                + (f"remove {extra}" if extra else "add filter_size")
-            )
-        for size in _filter_sizes(op.parameters[0], op.operation_type):
-            if size not in sizes:
-                raise SuggestionInputError(
-                    f"nasConfig.operations[{op.operation_type}]: filter_size {size} is not "
-                    f"supported; allowed: {', '.join(map(str, sizes))}"
-                )
-            wanted.add(f"{size}x{size}" + ("sep" if op.operation_type == SEPARABLE else ""))
-    return tuple(name for name in OPS if name in wanted)
-
-
-def _filter_sizes(p: Parameter, op_type: str) -> list[int]:
-    if p.kind in (ParamKind.CATEGORICAL, ParamKind.DISCRETE):
-        try:
-            return [int(float(v)) for v in p.values]
-        except ValueError:
-            raise SuggestionInputError(
-                f"nasConfig.operations[{op_type}]: filter_size values {list(p.values)} must be "
-                "integers"
-            ) from None
-    assert p.low is not None and p.high is not None
-    step = int(p.step or 2) if p.kind is ParamKind.INT else 2
-    return list(range(int(p.low), int(p.high) + 1, step))
-
-
-def _config(experiment: ExperimentView) -> NacConfig:
-    values = _TABLE.parse(experiment.settings)
-    nas = experiment.nas
-    if nas is None:
-        raise SuggestionInputError(
-            "algorithm nac needs spec.nasConfig (graphConfig and operations); "
-            "for hyperparameter experiments use warm-start"
-        )
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", experiment.name):
-        raise SuggestionInputError(
-            f"experiment name {experiment.name!r} must be a DNS-1123 label: trial names are "
-            "derived from it"
-        )
-    g = nas
-    stages = g.num_layers
-    if stages < 1:
-        raise SuggestionInputError(
-            "nasConfig.graphConfig.numLayers (the number of stages) must be >= 1"
-        )
-    if len(g.input_sizes) != 3 or min(g.input_sizes) < 1:
-        raise SuggestionInputError(
-            f"nasConfig.graphConfig.inputSizes must be [height, width, channels], got "
-            f"{list(g.input_sizes)}"
-        )
-    if len(g.output_sizes) != 1 or g.output_sizes[0] < 2:
-        raise SuggestionInputError(
-            f"nasConfig.graphConfig.outputSizes must be [number of classes >= 2], got "
-            f"{list(g.output_sizes)}"
-        )
-    if values["parameter_limits"] is None:
-        values["parameter_limits"] = (False,) * stages
-    if values["stem_kernel"] % 2 == 0:
-        raise SuggestionInputError(
-            f"algorithm setting stem_kernel={values['stem_kernel']} must be odd (1, 3, 5 or 7)"
-        )
-    for name in ("layers_per_stage", "max_layers_per_stage", "construction", "parameter_limits"):
-        if len(values[name]) != stages:
-            raise SuggestionInputError(
-                f"algorithm setting {name} has {len(values[name])} entries but "
-                f"nasConfig.graphConfig.numLayers is {stages}; give one value per stage"
-            )
-    envelope = _envelope(nas) if nas.operations else ()
-    if not envelope:
-        from nac.spec import ENVELOPE_OPS
-
-        envelope = ENVELOPE_OPS
-    h, w, c = g.input_sizes
-    if min(h, w) < 2 ** (stages - 1):
-        raise SuggestionInputError(
-            f"nasConfig.graphConfig.inputSizes {h}x{w} is too small for {stages} stages "
-            f"(each widener halves it); use fewer stages"
-        )
-    return NacConfig(
-        input_shape=(c, h, w),
-        num_classes=g.output_sizes[0],
-        envelope=envelope,
-        iterations=values["iterations"],
-        layers_per_stage=values["layers_per_stage"],
-        max_layers_per_stage=values["max_layers_per_stage"],
-        construction=values["construction"],
-        max_filter_prune=values["max_filter_prune"],
-        skip=values["skip"],
-        stem_channels=values["stem_channels"],
-        stem_kernel=values["stem_kernel"],
-        lrn=values["lrn"],
-        parameter_limits=values["parameter_limits"],
-        worst_case=values["worst_case"],
-        seed=values["seed"],
-        replicas=values["trials_per_iteration"] or experiment.parallel_trial_count,
-        stat=values["stat"],
-    )
-
-
-def trial_name(experiment: str, iteration: int, replica: int) -> str:
-    """``<experiment>-i<iteration>-r<replica>``, shortened with a hash to stay <= 63 chars."""
-    suffix = f"-i{iteration}-r{replica}"
-    if len(experiment) + len(suffix) <= MAX_TRIAL_NAME:
-        return experiment + suffix
-    digest = hashlib.sha256(experiment.encode()).hexdigest()[:6]
-    head = experiment[: MAX_TRIAL_NAME - len(suffix) - 7].rstrip("-")
-    return f"{head}-{digest}{suffix}"
-
-
-_NAME = re.compile(r"-i(\d+)-r(\d+)$")
 
 
 @dataclass
 class _IterationState:
-    architecture: str = ""  # the b64 string emitted for this iteration (first replica's)
-    max_replica: int = -1
-    stats: list[nac_stats.NacStats] | None = None
+    architecture: str = ""  # the b64 string emitted for this iteration (lowest index's)
+    first_index: int | None = None
+    seen: int = 0  # visible trials of this iteration (replica numbers already used)
+    done: list[tuple[str, str, nac_stats.NacStats]] | None = None  # (time, name, stats)
+
+    def stats(self, replicas: int) -> list[nac_stats.NacStats]:
+        """The statistics of the first `replicas` replicas to finish (stable over time)."""
+        return [s for _, _, s in sorted(self.done or [], key=lambda d: (d[0], d[1]))[:replicas]]
+
+
+class _CannotContinue(Exception):
+    """The history cannot drive the next iteration: emit stop trials with this reason."""
 
 
 class NacAlgorithm(Algorithm):
@@ -274,41 +75,51 @@ class NacAlgorithm(Algorithm):
         self._initial: OrderedDict[NacConfig, str] = OrderedDict()
 
     def settings_table(self, algorithm_name: str) -> SettingsTable:
-        return _TABLE
+        return TABLE
 
     def validate(self, experiment: ExperimentView) -> None:
-        cfg = _config(experiment)
+        cfg = config_from(experiment)
         self._initial_b64(cfg)  # builds the EnvelopeNet: surfaces SpecError now
 
     def suggest(self, request: SuggestionRequest) -> list[Assignment]:
         exp = request.experiment
-        cfg = _config(exp)
-        iters = self._iterations(request.trials, cfg)
+        cfg = config_from(exp)
+        # A visible trial already holding an index only happens after Katib deleted trials
+        # (parallelTrialCount lowered) and re-counted: skip those indices.
+        taken = {nac_schedule.trial_index(t.name) for t in request.trials}
+        base = max(0, request.total_request_number - request.current_request_number)
+        hidden = max(0, base - len(request.trials))  # trials Katib left out of request.trials
+        indices: list[int] = []
+        index = base
+        while len(indices) < request.current_request_number:
+            if index not in taken:
+                indices.append(index)
+            index += 1
+        try:
+            return self._next_trials(request.trials, cfg, exp.name, indices, hidden)
+        except _CannotContinue as e:
+            return [_stop_trial(exp.name, i, str(e)) for i in indices]
+
+    def _next_trials(self, trials: tuple[TrialView, ...], cfg: NacConfig, experiment: str,
+                     indices: list[int], hidden: int) -> list[Assignment]:
+        iters = self._iterations(trials, cfg)
         out: list[Assignment] = []
-        for _ in range(request.current_request_number):
+        for index in indices:
             current = self._frontier(iters, cfg)
             state = iters.setdefault(current, _IterationState())
             if not state.architecture:
                 state.architecture = self._architecture_for(current, iters, cfg)
-            state.max_replica += 1
-            replica = state.max_replica
-            out.append(
-                Assignment(
-                    values=dict(
-                        zip(
-                            NAC_PARAMETERS,
-                            (
-                                state.architecture,
-                                str(current),
-                                str(cfg.trial_seed(current, replica)),
-                            ),
-                            strict=True,
-                        )
-                    ),
-                    trial_name=trial_name(exp.name, current, replica),
-                    labels={"nac.kubeflow.org/iteration": str(current)},
-                )
-            )
+            replica = state.seen + hidden
+            state.seen += 1
+            labels = {nac_schedule.ITERATION_LABEL: str(current)}
+            if current == cfg.iterations:
+                labels[nac_schedule.CONSTRUCTED_LABEL] = "true"
+            out.append(Assignment(
+                values=dict(zip(NAC_PARAMETERS, (state.architecture, str(current),
+                                                 str(cfg.trial_seed(current, replica))),
+                                strict=True)),
+                trial_name=nac_schedule.trial_name(experiment, current, index),
+                labels=labels))
         return out
 
     # ------------------------------------------------------------------ history
@@ -322,26 +133,27 @@ class NacAlgorithm(Algorithm):
             except ValueError:
                 continue  # not a nac trial (or from another algorithm): ignore
             arch = t.assignments.get("architecture", "")
-            if iteration < 0 or not arch:
+            if iteration < 0 or not arch or nac_schedule.stop_reason(arch) is not None:
                 continue
             state = iters.setdefault(iteration, _IterationState())
-            match = _NAME.search(t.name)
-            replica = int(match.group(2)) if match else state.max_replica + 1
-            if replica > state.max_replica:
-                state.max_replica = replica
-            if not state.architecture or (match and replica == 0):
+            state.seen += 1
+            index = nac_schedule.trial_index(t.name)
+            if not state.architecture or (
+                    index is not None and (state.first_index is None
+                                           or index < state.first_index)):
                 state.architecture = arch
+                state.first_index = index
             if t.condition is Condition.SUCCEEDED:
                 stats = self._decode_stats(t.metric_text(NAC_STATS_METRIC))
                 if stats is not None and stats.stat == cfg.stat:
-                    state.stats = (state.stats or []) + [stats]
+                    state.done = (state.done or []) + [(t.completion_time, t.name, stats)]
         return iters
 
     def _frontier(self, iters: dict[int, _IterationState], cfg: NacConfig) -> int:
         """Lowest iteration still short of succeeded replicas (or the final iteration)."""
         for i in range(cfg.iterations):
             state = iters.get(i)
-            if state is None or len(state.stats or []) < cfg.replicas:
+            if state is None or len(state.done or []) < cfg.replicas:
                 return i
         return cfg.iterations
 
@@ -349,7 +161,7 @@ class NacAlgorithm(Algorithm):
         if i == 0:
             return self._initial_b64(cfg)
         prev = iters[i - 1]
-        branches, gates = nac_stats.average(prev.stats or [])
+        branches, gates = nac_stats.average(prev.stats(cfg.replicas))
         key = (prev.architecture, tuple(sorted(branches.items())), tuple(sorted(gates.items())),
                cfg.restructure_settings())
         cached = self._next.get(key)
@@ -360,7 +172,7 @@ class NacAlgorithm(Algorithm):
             try:
                 cached = restructure(spec, branches, gates, cfg.restructure_settings()).to_b64()
             except RestructureError as e:
-                raise SuggestionInputError(
+                raise _CannotContinue(
                     f"iteration {i - 1} statistics cannot drive restructuring: {e}"
                 ) from None
             _put(self._next, key, cached)
@@ -387,7 +199,7 @@ class NacAlgorithm(Algorithm):
             try:
                 spec = parse_architecture(b64)
             except SpecError as e:
-                raise SuggestionInputError(
+                raise _CannotContinue(
                     f"a trial's architecture assignment is invalid: {e}"
                 ) from None
             _put(self._decoded, b64, spec)
@@ -404,6 +216,15 @@ class NacAlgorithm(Algorithm):
             stats = None  # "unavailable" or a truncated line: the replica does not count
         _put(self._stats, text, stats)
         return stats
+
+
+def _stop_trial(experiment: str, index: int, reason: str) -> Assignment:
+    """A trial that fails at once with `reason` (katib.trial reads the marker)."""
+    return Assignment(
+        values=dict(zip(NAC_PARAMETERS, (nac_schedule.stop_value(reason), "0", "0"),
+                        strict=True)),
+        trial_name=nac_schedule.stop_trial_name(experiment, index),
+        labels={nac_schedule.STOPPED_LABEL: "true"})
 
 
 def _put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:

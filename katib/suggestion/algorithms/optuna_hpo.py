@@ -28,6 +28,7 @@ Warm start (settings ``warm_start_source``, ``warm_start_type``, ``warm_start_to
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -55,6 +56,35 @@ _MODEL_SAMPLERS = ("tpe", "multivariate-tpe", "cmaes", "gp")
 _MAX_CACHED_STUDIES = 16
 _MAX_GRID_POINTS = 1_000_000
 _STD_NORMAL = NormalDist()
+
+
+# Katib's own `tpe` and `random` (suggestion-hyperopt) accept exactly these setting names and
+# fail the Experiment on any other (katib v0.19.0 pkg/suggestion/v1beta1/hyperopt/service.py
+# _validate_tpe_setting, _validate_random_setting). An Experiment naming them must run
+# unchanged under katib.local and on a cluster, so here the two names take the same settings,
+# with hyperopt's meanings: gamma is the quantile of hyperopt's TPE split
+# (ceil(gamma * sqrt(n)) "good" trials, capped at 25), prior_weight and n_EI_candidates are
+# TPE's, random_state the seed.
+_HYPEROPT_SETTINGS = {
+    "tpe": (
+        Setting("random_state", "int", None, "random seed; default derived from the "
+                "experiment name", minimum=0, maximum=2**31 - 1),
+        Setting("gamma", "float", None, "TPE split quantile, in (0, 1) (hyperopt's default "
+                "0.25 when unset: optuna's split)", minimum=0.0, maximum=1.0),
+        Setting("prior_weight", "float", None, "weight of the prior, > 0", minimum=0.0),
+        Setting("n_EI_candidates", "int", 24, "TPE candidates scored per suggestion",
+                minimum=1, maximum=10_000),
+    ),
+    "random": (
+        Setting("random_state", "int", None, "random seed; default derived from the "
+                "experiment name", minimum=0, maximum=2**31 - 1),
+    ),
+}
+
+
+def _hyperopt_gamma(gamma: float, n: int) -> int:
+    """hyperopt's TPE split: the ceil(gamma * sqrt(n)) best trials are "good", at most 25."""
+    return min(math.ceil(gamma * math.sqrt(n)), 25)
 
 
 def _table(algorithm: str, default_sampler: str) -> SettingsTable:
@@ -132,6 +162,24 @@ class HpoConfig:
     warm_start_source: str
     warm_start_type: str
     warm_start_top_k: int
+    gamma: float | None = None  # hyperopt's TPE split quantile (Katib's `tpe` setting)
+    prior_weight: float | None = None
+
+
+def _from_hyperopt(algorithm: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Katib-hyperopt settings -> this algorithm's, with hyperopt's own range checks."""
+    out = {s.name: s.default for s in _table(algorithm, BUILTIN_SAMPLERS[algorithm]).settings}
+    out["seed"] = values["random_state"]
+    if algorithm == "tpe":
+        gamma, weight = values["gamma"], values["prior_weight"]
+        if gamma is not None and not 0 < gamma < 1:
+            raise SuggestionInputError(f"algorithm setting gamma={gamma:g} is invalid: gamma "
+                                       "should be in the range of (0, 1)")
+        if weight is not None and not weight > 0:
+            raise SuggestionInputError(f"algorithm setting prior_weight={weight:g} is invalid: "
+                                       "prior_weight should be greater than zero")
+        out.update(n_ei_candidates=values["n_EI_candidates"], gamma=gamma, prior_weight=weight)
+    return out
 
 
 @dataclass
@@ -169,12 +217,16 @@ class OptunaAlgorithm(Algorithm):
 
     # ----------------------------------------------------------------- settings / checks
     def settings_table(self, algorithm_name: str) -> SettingsTable:
+        if algorithm_name in _HYPEROPT_SETTINGS:
+            return SettingsTable(algorithm_name, _HYPEROPT_SETTINGS[algorithm_name])
         if algorithm_name == WARM_START:
             return _table(algorithm_name, "tpe")
         return _table(algorithm_name, BUILTIN_SAMPLERS.get(algorithm_name, "tpe"))
 
     def config(self, experiment: ExperimentView) -> HpoConfig:
         values = self.settings_table(experiment.algorithm).parse(experiment.settings)
+        if experiment.algorithm in _HYPEROPT_SETTINGS:
+            values = _from_hyperopt(experiment.algorithm, values)
         sampler = values["sampler"]
         if sampler == "gp" and not _gp_available():
             if experiment.algorithm == "bayesianoptimization" and not any(
@@ -199,6 +251,8 @@ class OptunaAlgorithm(Algorithm):
             warm_start_source=values["warm_start_source"],
             warm_start_type=values["warm_start_type"],
             warm_start_top_k=values["warm_start_top_k"],
+            gamma=values.get("gamma"),
+            prior_weight=values.get("prior_weight"),
         )
 
     def validate(self, experiment: ExperimentView) -> None:
@@ -406,12 +460,18 @@ def _make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
 
     seed = (cfg.seed * 1_000_003 + index) % 2**31
     if cfg.sampler in ("tpe", "multivariate-tpe"):
+        extra: dict[str, Any] = {}
+        if cfg.gamma is not None:
+            extra["gamma"] = functools.partial(_hyperopt_gamma, cfg.gamma)
+        if cfg.prior_weight is not None:
+            extra["prior_weight"] = cfg.prior_weight
         return optuna.samplers.TPESampler(
             seed=seed,
             n_startup_trials=cfg.n_startup_trials,
             n_ei_candidates=cfg.n_ei_candidates,
             multivariate=cfg.sampler == "multivariate-tpe",
             constant_liar=False,
+            **extra,
         )
     if cfg.sampler == "gp":
         return optuna.samplers.GPSampler(

@@ -7,7 +7,10 @@ A ``warm_start_source`` setting is a comma-separated list; each item is one of
 * ``katib://<namespace>/<experiment>`` or bare ``<namespace>/<experiment>`` (DNS names, not an
   existing path): the Trial CRs of that Experiment, listed through the Kubernetes API
   (``kubeflow.org/v1beta1`` ``trials`` with label ``katib.kubeflow.org/experiment=<name>``),
-  which needs get/list on ``trials`` (manifests/ ships the Role).
+  which needs get/list on ``trials`` (manifests/ ships the Role). So that one Experiment file
+  runs unchanged under ``katib.local`` and on a cluster, the bare form first looks for the
+  local runner's results of that experiment, ``katib-local/<experiment>/results.json`` in the
+  working directory (``katib.local``'s default workdir); a suggestion pod has none.
 
 Only finished trials with a finite objective value are returned.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from ..constants import (
     EXPERIMENT_LABEL,
     GROUP,
+    LOCAL_RESULTS_ROOT,
     RESULTS_FORMAT,
     RESULTS_VERSION,
     TRIAL_PLURAL,
@@ -68,7 +72,10 @@ def load_priors(
         if not item:
             continue
         match = _K8S_REF.match(item)
-        if item.startswith("katib://") or (match and not Path(item).exists()):
+        local = Path(LOCAL_RESULTS_ROOT, match["name"], "results.json") if match else None
+        if match and not item.startswith("katib://") and local is not None and local.is_file():
+            found = _from_results(_read_document(str(local)), objective, item)
+        elif item.startswith("katib://") or (match and not Path(item).exists()):
             if not match:
                 raise SuggestionInputError(
                     f"warm_start_source {item!r}: expected katib://<namespace>/<experiment>"

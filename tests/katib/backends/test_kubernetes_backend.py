@@ -9,11 +9,11 @@ import pytest
 from kubeflow_katib_api import models
 from kubernetes.client.exceptions import ApiException
 
-from components._impl.experiments import DEFAULT_SEARCH_SPACE, hpo_experiment, nas_experiment
 from katib.backends import ExperimentFailedError, ExperimentStatus
 from katib.backends.kubernetes import KubernetesBackend, KubernetesBackendConfig
 from katib.backends.kubernetes.utils import validate_experiment
 from katib.client import ExperimentClient
+from katib.experiments import DEFAULT_SEARCH_SPACE, hpo_experiment, nas_experiment
 from tests.katib.backends import katib_status_shapes as shapes
 
 
@@ -65,7 +65,8 @@ def _nas(name: str = "search-abc") -> dict[str, Any]:
     return nas_experiment(name=name, namespace="kubeflow", image="ghcr.io/x/trainer:0.1.0",
                           data="builtin:digits", input_shape=[1, 8, 8], num_classes=10,
                           stages=3, ops=["1x1", "3x3", "3x3sep"],
-                          settings={"layers_per_stage": [2, 2, 2]}, iterations=3, epochs=2)
+                          settings={"layers_per_stage": [2, 2, 2]}, iterations=3,
+                          recipe=["--epochs", "2"])
 
 
 def _backend(api: FakeCustomObjectsApi) -> KubernetesBackend:

@@ -12,6 +12,7 @@ import pytest
 
 from katib import nac_stats
 from katib.trial import main
+from katib.trial.metric_lines import TIMESTAMP, strip_timestamp
 from nac.spec import initial_envelopenet
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,7 +59,8 @@ def test_prints_katib_metrics_and_nac_stats(tmp_path: Path) -> None:
     out = trial("--data", "builtin:digits", "--architecture", f"@{arch}", "--epochs", "2",
                 "--stats", "--seed", "3", "--batch-size", "128")
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    assert all(TIMESTAMP.match(line) for line in out.stdout.splitlines()), out.stdout[:300]
+    lines = [strip_timestamp(line) for line in out.stdout.splitlines()]
     numeric = [m for line in lines for m in NUMERIC.findall(line) if not line.startswith("nac")]
     names = [n for n, _ in numeric]
     assert names == ["epoch", "loss", "accuracy"] * 2
@@ -79,19 +81,20 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path: Path, capsys) 
                              "--checkpoint-dir", str(ckpt)], cwd=ROOT, env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
-        if line.strip() == "epoch=1":
+        if strip_timestamp(line.strip()) == "epoch=1":
             proc.kill()  # the epoch-1 checkpoint is written before the line is printed
             break
     proc.wait(timeout=60)
     resumed = trial(*args, "--checkpoint-dir", str(ckpt))
     assert resumed.returncode == 0, resumed.stderr
-    assert "epoch=1" not in resumed.stdout.splitlines()
-    assert "epoch=2" in resumed.stdout.splitlines()
+    resumed_lines = [strip_timestamp(line) for line in resumed.stdout.splitlines()]
+    assert "epoch=1" not in resumed_lines
+    assert "epoch=2" in resumed_lines
     # an uninterrupted run (in this process, same threads) ends with the same statistics
     capsys.readouterr()
     assert main(args) == 0
-    straight = capsys.readouterr().out.splitlines()
-    assert resumed.stdout.splitlines()[-1] == straight[-1]  # nac-stats, bit for bit
+    straight = [strip_timestamp(line) for line in capsys.readouterr().out.splitlines()]
+    assert resumed_lines[-1] == straight[-1]  # nac-stats, bit for bit
     # a finished run restarted again reports its last epoch instead of nothing
     assert main([*args, "--checkpoint-dir", str(ckpt)]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "epoch=2"
+    assert strip_timestamp(capsys.readouterr().out.splitlines()[0]) == "epoch=2"

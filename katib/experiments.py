@@ -3,14 +3,23 @@
 One document serves both backends: `katib.local` runs it on this machine, the Kubernetes
 backend creates it in a cluster. Trials run the trial CLI (`python -u -m katib.trial`,
 docs/contracts.md §3) in a batch/v1 Job.
+
+A `nac` Experiment built from a `NACSettings` (`nas_experiment_for`) searches exactly like the
+in-process driver with those settings: every `SearchSettings` field becomes the algorithm
+setting of the same name (or `nasConfig`: `stages`, `envelope`) and the truncated-run recipe
+becomes trial CLI flags (katib/trial/recipe.py), so the first network and the recipe match.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from typing import Any
+
+from katib import nac_schedule
+from katib.trial.recipe import recipe_args
 
 #: Objective metric the trial CLI prints (validation accuracy, 0..1).
 OBJECTIVE_METRIC = "accuracy"
@@ -161,26 +170,44 @@ def nas_operations(ops: list[str]) -> list[dict[str, Any]]:
          "feasibleSpace": {"list": values}}]} for kind, values in sizes.items() if values]
 
 
+#: SearchSettings fields that travel in nasConfig rather than as algorithm settings.
+_NAS_CONFIG_FIELDS = ("stages", "envelope")
+
+
+def nac_algorithm_settings(search: Any) -> dict[str, Any]:
+    """The `nac` algorithm settings of a `nac.search_settings.SearchSettings` (or NACSettings):
+    every field of that type under its own name, except those nasConfig carries."""
+    from nac.search_settings import SearchSettings
+
+    return {f.name: getattr(search, f.name) for f in dataclasses.fields(SearchSettings)
+            if f.name not in _NAS_CONFIG_FIELDS}
+
+
 def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = "python",
                    data: str, input_shape: list[int], num_classes: int, stages: int,
                    ops: list[str], settings: dict[str, Any], iterations: int,
-                   replicas: int = 1, epochs: int | None = None,
+                   replicas: int = 1, parallel: int | None = None,
+                   recipe: list[str] | None = None, stat: str = "meansss",
                    gpus: int = 0) -> dict[str, Any]:
     """A NAS Experiment with algorithm `nac`.
 
-    Iterations 0..`iterations` each train `replicas` trials; the trials of the highest
-    iteration train the constructed network, so maxTrialCount is (iterations + 1) * replicas.
+    Iterations 0..`iterations - 1` each need `replicas` succeeded trials; iteration
+    `iterations` trains the constructed network. maxTrialCount is what Katib's slot refilling
+    needs to train the constructed network `replicas` times (katib/nac_schedule.py).
+    `recipe`: trial CLI flags of the training recipe (katib/trial/recipe.py `recipe_args`).
     """
     command = [python, "-u", "-m", "katib.trial", "--data", data,
                "--architecture", "${trialParameters.architecture}",
                "--seed", "${trialParameters.seed}",
-               "--iteration", "${trialParameters.iteration}", "--stats"]
-    if epochs is not None:
-        command += ["--epochs", str(epochs)]
-    trials = (iterations + 1) * replicas
-    settings = {**settings, "iterations": iterations}
+               "--iteration", "${trialParameters.iteration}", "--stats", "--stat-mode", stat,
+               *(recipe or [])]
+    parallel = parallel or replicas
+    trials = nac_schedule.min_max_trial_count(iterations, replicas, parallel,
+                                              constructed=replicas)
+    settings = {**settings, "iterations": iterations, "trials_per_iteration": replicas,
+                "stat": stat}
     body = _base(name, namespace, algorithm="nac", settings=settings, max_trials=trials,
-                 parallel=replicas,
+                 parallel=parallel,
                  trial_parameters=[{"name": "architecture", "reference": "architecture"},
                                    {"name": "iteration", "reference": "iteration"},
                                    {"name": "seed", "reference": "seed"}],
@@ -197,3 +224,23 @@ def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = 
         "operations": nas_operations(ops),
     }
     return body
+
+
+def nas_experiment_for(settings: Any, *, seed: int, name: str, namespace: str = "", image: str,
+                       data: str, input_shape: list[int], num_classes: int,
+                       python: str = "python", gpus: int = 0) -> dict[str, Any]:
+    """The `nac` Experiment that searches like `settings` (a `nac.construct.NACSettings`)
+    would in process: same first network, same restructuring, same truncated-run recipe.
+
+    The driver seeds iteration t with `training.seed + t`; the suggestion seeds replica 0 of
+    iteration t with `seed + t`, so `seed` should be `settings.training.seed`.
+    """
+    search = nac_algorithm_settings(settings)
+    iterations = search.pop("iterations")
+    search["seed"] = seed
+    return nas_experiment(
+        name=name, namespace=namespace, image=image, python=python, data=data,
+        input_shape=input_shape, num_classes=num_classes, stages=settings.stages,
+        ops=list(settings.envelope), settings=search, iterations=iterations,
+        recipe=recipe_args(settings.training),
+        stat="meansss" if settings.training.stat_mode == "mean_sq" else "variance", gpus=gpus)

@@ -1,0 +1,162 @@
+"""Fine-tuning measured: a new task with few labels, from scratch vs from a parent model.
+
+The task split of transfer-learning benchmarks: a parent network is trained on the source
+classes (0-4) of a built-in data set; the target task is the other classes (5-9) with only
+`--shots` labelled rows per class; every remaining target row is the test set. For each of 3
+seeds, side by side in one run, on the same architecture (the `small_images` initial
+EnvelopeNet) and recipe (SGD + Nesterov, cosine, batch 32):
+
+- scratch, `--epochs` epochs (its final test accuracy is the target), and scratch with
+  `--short` epochs (the equal-epochs comparison; its own full cosine schedule);
+- freeze (head only) and two_stage (head, then the top cells at lr/10, BN statistics kept),
+  `--short` epochs each, from that seed's parent (head re-initialised: other classes).
+
+Epochs to target = first epoch whose test accuracy >= scratch's final accuracy (a run that
+never gets there scores its epochs + 1). Gain at equal epochs = two_stage - scratch after
+`--short` epochs, in accuracy points. Medians over seeds.
+
+    python benchmarks/finetune.py [--source builtin:digits] [--shots 20] [--epochs 40] [--short 10]
+
+Last line: RESULT {"scratch_epochs_to_target", "freeze_epochs_to_target",
+"twostage_epochs_to_target", "acc_gain_equal_epochs", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nac.construct import NACSettings
+from nac.data import Dataset, fit_normalization
+from nac.data.ingest import ingest
+from nac.data.readers.builtin import BUILTIN_DATASETS
+from nac.export import save_model
+from nac.finetune import FinetuneConfig, child_spec, finetune, load_parent
+from nac.training import TrainConfig, train
+
+SEEDS = (0, 1, 2)
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+
+
+def _default_source() -> str:
+    """The harder built-in set when this release ships one, else digits."""
+    for name in ("animal-mnist", "animal_mnist"):
+        if name in BUILTIN_DATASETS:
+            return f"builtin:{name}"
+    return "builtin:digits"
+
+
+def _subset(ds: Dataset, idx: np.ndarray, classes: tuple[int, ...], split: str,
+            norm: object = None) -> Dataset:
+    remap = {c: i for i, c in enumerate(classes)}
+    y = np.array([remap[int(v)] for v in ds.y[idx]], dtype=np.int64)
+    out = Dataset(x=ds.x[idx], y=y, classes=[ds.classes[c] for c in classes], source=ds.source,
+                  split=split)
+    out.normalization = norm if norm is not None else fit_normalization(out)
+    return out
+
+
+def _tasks(ds: Dataset, shots: int, seed: int) -> tuple[Dataset, Dataset, Dataset]:
+    rng = np.random.default_rng(seed)
+    src = np.flatnonzero(np.isin(ds.y, SOURCE_CLASSES))
+    few, rest = [], []
+    for c in TARGET_CLASSES:
+        rows = rng.permutation(np.flatnonzero(ds.y == c))
+        few.extend(rows[:shots])
+        rest.extend(rows[shots:])
+    source = _subset(ds, src, SOURCE_CLASSES, "train")
+    target = _subset(ds, np.array(few), TARGET_CLASSES, "train")
+    test = _subset(ds, np.array(rest), TARGET_CLASSES, "test", target.normalization)
+    return source, target, test
+
+
+def _to_target(curve: list[float], target: float) -> int:
+    for i, acc in enumerate(curve, start=1):
+        if acc >= target - 1e-9:
+            return i
+    return len(curve) + 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--source", default=_default_source())
+    ap.add_argument("--shots", type=int, default=20, help="labelled target rows per class")
+    ap.add_argument("--epochs", type=int, default=40, help="scratch epochs (sets the target)")
+    ap.add_argument("--short", type=int, default=10, help="fine-tuning / equal-epochs budget")
+    ap.add_argument("--parent-epochs", type=int, default=30)
+    args = ap.parse_args()
+    started = time.perf_counter()
+    ds = ingest(args.source)
+    settings = NACSettings.small_images()
+    recipe = dict(batch_size=32, lr=0.05, schedule="cosine", threads=1)
+    print(f"data {args.source}: {ds.rows} rows {list(ds.x.shape[1:])}; source classes "
+          f"{SOURCE_CLASSES}, target {TARGET_CLASSES} with {args.shots} labels/class; "
+          "2-vCPU VM, shared")
+    rows, per_seed = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
+        for seed in SEEDS:
+            source, target, test = _tasks(ds, args.shots, seed)
+            spec = settings.initial_spec(tuple(ds.x.shape[1:]), len(SOURCE_CLASSES))
+            parent_run = train(spec, source, None, TrainConfig(
+                epochs=args.parent_epochs, seed=seed, **recipe))
+            parent_dir = save_model(Path(tmp) / f"parent-{seed}", parent_run.model, spec,
+                                    source.classes, normalization=source.normalization,
+                                    hyperparameters={"data_source": args.source})
+            parent = load_parent(parent_dir)
+            child = child_spec(parent, len(TARGET_CLASSES), tuple(ds.x.shape[1:]))
+
+            def curve(result: object) -> list[float]:
+                return [float(h.val_accuracy) for h in result.history]
+
+            scratch = train(child, target, test, TrainConfig(epochs=args.epochs, seed=seed,
+                                                             **recipe))
+            scratch_short = train(child, target, test, TrainConfig(epochs=args.short, seed=seed,
+                                                                   **recipe))
+            short = TrainConfig(epochs=args.short, seed=seed, **recipe)
+            frozen = finetune(parent, child, target, test, short, FinetuneConfig(mode="freeze"),
+                              classes=target.classes)
+            two = finetune(parent, child, target, test, short,
+                           FinetuneConfig(mode="two_stage"), classes=target.classes)
+            goal = curve(scratch)[-1]
+            rec = {"seed": seed, "target": goal,
+                   "scratch": _to_target(curve(scratch), goal),
+                   "freeze": _to_target(curve(frozen), goal),
+                   "two_stage": _to_target(curve(two), goal),
+                   "scratch_short": curve(scratch_short)[-1],
+                   "freeze_short": curve(frozen)[-1], "two_stage_short": curve(two)[-1]}
+            per_seed.append(rec)
+            rows.append(rec)
+            print(f"seed {seed}: scratch {args.epochs} ep {goal:.4f} (reached at epoch "
+                  f"{rec['scratch']}); at {args.short} ep: scratch {rec['scratch_short']:.4f}, "
+                  f"freeze {rec['freeze_short']:.4f} (target at {rec['freeze']}), two_stage "
+                  f"{rec['two_stage_short']:.4f} (target at {rec['two_stage']})", flush=True)
+    med = {k: statistics.median(r[k] for r in per_seed)
+           for k in ("scratch", "freeze", "two_stage")}
+    gain = statistics.median(100 * (r["two_stage_short"] - r["scratch_short"]) for r in per_seed)
+    gain_freeze = statistics.median(100 * (r["freeze_short"] - r["scratch_short"])
+                                    for r in per_seed)
+    print("\n| method | epochs to scratch's final acc (median) | acc at equal epochs (median) |")
+    print("|---|---|---|")
+    for name, key in (("scratch", "scratch"), ("freeze", "freeze"), ("two_stage", "two_stage")):
+        acc = statistics.median(r[f"{key}_short"] for r in per_seed)
+        print(f"| {name} | {med[key]} | {acc:.4f} |")
+    result = {
+        "scratch_epochs_to_target": med["scratch"], "freeze_epochs_to_target": med["freeze"],
+        "twostage_epochs_to_target": med["two_stage"],
+        "acc_gain_equal_epochs": round(gain, 2), "freeze_acc_gain_equal_epochs":
+            round(gain_freeze, 2), "equal_epochs": args.short, "scratch_epochs": args.epochs,
+        "scratch_final_acc": round(statistics.median(r["target"] for r in per_seed), 4),
+        "data": args.source, "shots": args.shots, "seeds": len(SEEDS),
+        "wall_seconds": round(time.perf_counter() - started, 1)}
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""ASHA (asynchronous successive halving) as Katib early-stopping rules; Hyperband optional.
+
+ASHA (Li et al., 2020) judges a trial at rungs ``r_k = min_resource * eta^k`` and lets it go on
+only while it is in the top ``1/eta`` of the trials that reached the same rung. Katib's API
+constrains how that can be expressed (see :mod:`katib.earlystopping.rules`): a trial receives
+its rules once, when it is created, and the sidecar stops it only when every rule holds, so a
+trial can be judged at one rung, not at each. Our mapping, recomputed on every
+``GetEarlyStoppingRules`` call (that is, as trials report and finish):
+
+- rung values: for every trial in the request that reported at least ``r_k`` values, its best
+  objective among the first ``r_k`` (what the sidecar compares);
+- the rule for the trials created next: ``objective LESS t`` (``GREATER`` when minimizing) at
+  ``start_step = r_k``, where ``t`` is the ``ceil(n_k / eta)``-th best rung value, so a trial
+  continues only if it would be in the top ``1/eta`` of rung ``k``;
+- the rung: ``k = 0`` (``brackets: 1``, the default), or with ``brackets: B`` the next trials
+  cycle through rungs ``0 .. B-1`` (Hyperband's hedge over the minimum resource); a rung with
+  fewer than ``min_trials_required`` values falls back to the highest lower rung that has them,
+  and with none there is no rule yet (the trial runs to the end, as with medianstop).
+
+Resource unit: Katib's ``start_step`` counts reports of the objective metric, so rungs are in
+reports (epochs when the trial prints one line per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from katib.suggestion.errors import SuggestionInputError
+from katib.suggestion.settings import Setting, SettingsTable
+
+from .rules import GREATER, LESS, StopRule
+
+ALGORITHM = "asha"
+#: Rungs generated when ``max_resource`` is not set.
+_MAX_RUNGS = 8
+
+TABLE = SettingsTable(
+    ALGORITHM,
+    (
+        Setting("reduction_factor", "int", 3, "eta: a trial goes on only in the top 1/eta of "
+                "its rung", minimum=2, maximum=1000, aliases=("eta",)),
+        Setting("min_resource", "int", 1, "first rung, in reports of the objective metric "
+                "(Katib's start_step unit)", minimum=1, maximum=1_000_000, aliases=("r_min",)),
+        Setting("max_resource", "int", 0, "the trial's full budget in reports; rungs stay "
+                "below it (0: 8 rungs)", minimum=0, maximum=1_000_000, aliases=("r_max",)),
+        Setting("rungs", "int_list", (), "explicit rung steps, increasing (instead of "
+                "min_resource * eta^k)", minimum=1, maximum=1_000_000),
+        Setting("brackets", "int", 1, "Hyperband brackets: next trials cycle over rungs "
+                "0..brackets-1 (1 = ASHA)", minimum=1, maximum=_MAX_RUNGS),
+        Setting("min_trials_required", "int", 0, "values a rung needs before it cuts "
+                "(0: reduction_factor)", minimum=0, maximum=1_000_000),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class AshaConfig:
+    """Parsed, cross-checked settings."""
+
+    reduction_factor: int
+    rungs: tuple[int, ...]
+    brackets: int
+    min_trials_required: int
+
+
+def parse(settings: Iterable[tuple[str, str]]) -> AshaConfig:
+    """Typed settings, or SuggestionInputError naming the setting and what is allowed."""
+    values = TABLE.parse(list(settings))
+    eta = values["reduction_factor"]
+    if values["rungs"]:
+        rungs = tuple(values["rungs"])
+        if any(b <= a for a, b in zip(rungs, rungs[1:], strict=False)):
+            raise SuggestionInputError(
+                f"early stopping setting rungs={','.join(map(str, rungs))!r} must be strictly "
+                "increasing, e.g. rungs=1,3,9")
+    else:
+        r_min, r_max = values["min_resource"], values["max_resource"]
+        if r_max and r_max <= r_min:
+            raise SuggestionInputError(
+                f"early stopping setting max_resource={r_max} must be greater than "
+                f"min_resource={r_min} (a rung must leave some budget to save)")
+        rungs = []
+        r = r_min
+        while len(rungs) < _MAX_RUNGS and (not r_max or r < r_max):
+            rungs.append(r)
+            r *= eta
+        rungs = tuple(rungs)
+    brackets = values["brackets"]
+    if brackets > len(rungs):
+        raise SuggestionInputError(
+            f"early stopping setting brackets={brackets} exceeds the {len(rungs)} rungs "
+            f"({','.join(map(str, rungs))}); lower brackets or raise max_resource")
+    return AshaConfig(eta, rungs, brackets, values["min_trials_required"] or eta)
+
+
+def rung_values(histories: Mapping[str, Sequence[float]], step: int, maximize: bool
+                ) -> list[float]:
+    """Each trial's best objective among its first ``step`` reports (trials that got there)."""
+    pick = max if maximize else min
+    return [pick(h[:step]) for h in histories.values() if len(h) >= step]
+
+
+def rule_for_next(cfg: AshaConfig, metric: str, maximize: bool,
+                  histories: Mapping[str, Sequence[float]], trial_count: int) -> StopRule | None:
+    """The rule for the trials created after this call, or None while no rung can cut yet.
+
+    ``histories``: objective values per trial in report order; ``trial_count``: trials the
+    experiment has so far (selects the bracket).
+    """
+    rung = min(trial_count % cfg.brackets, len(cfg.rungs) - 1)
+    for k in range(rung, -1, -1):
+        step = cfg.rungs[k]
+        values = rung_values(histories, step, maximize)
+        if len(values) < cfg.min_trials_required:
+            continue
+        values.sort(reverse=maximize)
+        keep = max(1, math.ceil(len(values) / cfg.reduction_factor))
+        return StopRule(metric, values[keep - 1], LESS if maximize else GREATER, step)
+    return None

@@ -1,0 +1,158 @@
+"""The torchrun worker entrypoint: `python -m nac.distributed worker ...` (one per rank).
+
+Every rank prints `nac-elastic start {...}` when it joins a group; rank 0 prints `resume`,
+`step`, `epoch` and `done` events, one JSON object per line, flushed, so a demo, a benchmark
+or a log search can follow membership changes and progress. Rank 0 writes `result.json` and
+`model.pt` (a weights_only state dict) into `--out` through `nac.atomic`.
+Exit codes: 0 done, 2 bad input (the message names the option), 143 stopped by SIGTERM after
+checkpointing (torchrun restarts the group), 1 a training failure (e.g. a peer died).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EVENT_PREFIX = "nac-elastic"
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PREEMPTED = 0, 1, 2, 143
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One machine-readable progress line on stdout."""
+    print(f"{EVENT_PREFIX} {event} {json.dumps(fields, sort_keys=True)}", flush=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nac.distributed worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True,
+                   help="ingest source (e.g. builtin:digits; split 70/10/20 with seed 0) or a "
+                        "train dataset directory (then --val-data)")
+    p.add_argument("--val-data", help="validation dataset directory")
+    p.add_argument("--test-data", help="test dataset directory (accuracy in result.json)")
+    p.add_argument("--architecture", help="spec JSON, b64:... or @path (default: the initial "
+                                          "EnvelopeNet for the data)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64, help="the GLOBAL batch (all workers)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate of the global batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--micro-batches", type=int, default=2,
+                   help="global batch split; every world size must divide it")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
+    p.add_argument("--collective-timeout", type=float, default=30.0,
+                   help="seconds before a collective with a dead or hung peer fails")
+    p.add_argument("--checkpoint-dir", required=True, help="shared by all workers (a PVC)")
+    p.add_argument("--out", help="rank 0 writes result.json and model.pt here")
+    p.add_argument("--trim", action="store_true",
+                   help="use the largest multiple of --batch-size training rows (a fixed "
+                        "subset), so every row is seen exactly once per epoch")
+    p.add_argument("--step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--device", default="auto")
+    return p
+
+
+def load_splits(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(train, val, test-or-None) from an ingest source or dataset directories."""
+    from nac.data import DataError, ingest, read_dataset, split_dataset
+
+    try:
+        if Path(args.data).is_dir():
+            if not args.val_data:
+                raise ValueError("--val-data: required when --data is a dataset directory")
+            test = read_dataset(args.test_data) if args.test_data else None
+            return read_dataset(args.data), read_dataset(args.val_data), test
+        s = split_dataset(ingest(args.data), val_fraction=0.1, test_fraction=0.2, seed=0)
+        return s.train, s.val, s.test
+    except DataError as e:
+        raise ValueError(f"--data: {e}") from None
+
+
+def _trimmed(ds: Any, batch: int, seed: int) -> Any:
+    import numpy as np
+
+    keep = (len(ds.y) // batch) * batch
+    order = np.random.default_rng(seed).permutation(len(ds.y))[:keep]
+    return ds.subset(np.sort(order))
+
+
+def run(args: argparse.Namespace) -> int:
+    from nac.distributed.ddp import ElasticConfig, Preempted, train_ddp, world_from_env
+    from nac.spec import initial_envelopenet, parse_architecture
+    from nac.training import TrainConfig, evaluate
+
+    world = world_from_env()
+    if world is None:
+        raise ValueError("RANK/WORLD_SIZE: not set; start this through torchrun "
+                         "(python -m torch.distributed.run ... -m nac.distributed worker)")
+    train_ds, val_ds, test_ds = load_splits(args)
+    if args.trim:
+        train_ds = _trimmed(train_ds, args.batch_size, args.seed)
+    spec = (parse_architecture(args.architecture) if args.architecture
+            else initial_envelopenet(train_ds.shape, len(train_ds.classes)))
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, device=args.device, checkpoint_dir=args.checkpoint_dir)
+    elastic = ElasticConfig(micro_batches=args.micro_batches,
+                            checkpoint_every=args.checkpoint_every,
+                            collective_timeout=args.collective_timeout)
+    stop = {"requested": False}
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    emit("start", rank=world.rank, world_size=world.world_size, restart=world.restart_count,
+         time=time.time())
+
+    def on_step(r: Any) -> None:
+        emit("step", epoch=r.epoch, step=r.step, global_step=r.global_step,
+             world_size=r.world_size, loss=round(r.loss, 5), time=r.time)
+        if args.step_delay:
+            time.sleep(args.step_delay)
+
+    def on_epoch(r: Any) -> None:
+        emit("epoch", epoch=r.epoch, epochs=r.epochs, train_loss=round(r.train_loss, 5),
+             val_accuracy=r.val_accuracy, seconds=round(r.seconds, 2), time=time.time())
+
+    try:
+        result = train_ddp(spec, train_ds, val_ds, config, elastic, world=world,
+                           on_step=on_step, on_epoch=on_epoch,
+                           on_resume=lambda d: emit("resume", time=time.time(), **d),
+                           stop_requested=lambda: stop["requested"])
+    except Preempted as e:
+        emit("preempted", rank=world.rank, message=str(e), time=time.time())
+        return EXIT_PREEMPTED
+    if world.rank == 0:
+        test_acc = evaluate(result.model, test_ds).accuracy if test_ds is not None else None
+        doc = {"val_accuracy": result.val_accuracy, "test_accuracy": test_acc,
+               "weights_sha256": result.extra["weights_sha256"],
+               "coverage": result.extra["coverage"], "world_size": world.world_size,
+               "global_step": result.extra["global_step"], "train_rows": len(train_ds.y)}
+        if args.out:
+            import torch
+
+            from nac.atomic import atomic_file, write_text_atomic
+
+            out = Path(args.out)
+            with atomic_file(out / "model.pt", "wb") as fh:
+                torch.save(result.model.state_dict(), fh)
+            write_text_atomic(out / "result.json", json.dumps(doc, indent=2) + "\n")
+        emit("done", time=time.time(), **doc)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # noqa: BLE001 - a dead peer, a timeout: torchrun restarts us
+        print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
