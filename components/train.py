@@ -3,6 +3,8 @@
 # No `from __future__ import annotations`: KFP reads the Input[...]/Output[...] annotations
 # at decoration time and cannot resolve postponed (string) annotations.
 
+from typing import Optional
+
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components._common import component
@@ -23,10 +25,14 @@ def train(
     seed: int = 0,
     checkpoint_dir: str = "",
     run_id: str = "",
+    workers: int = 1,
+    parent_model: Optional[Input[Model]] = None,  # noqa: UP045 - KFP reads typing.Optional
+    finetune_mode: str = "two_stage",
 ) -> float:
     """Train the searched architecture with the tuned hyperparameters; export the model.
 
-    Uses a GPU when one is visible (the compiled pipeline requests one), else the CPU.
+    Uses a GPU when one is visible (the compiled pipeline requests one unless compiled with
+    `--accelerator none`), else the CPU.
     Checkpoints every epoch under `checkpoint_dir/run_id`, so a restarted pod resumes from the
     last complete epoch. Outputs a `nac-model` artifact (weights loadable with
     `torch.load(weights_only=True)`, architecture spec, normalisation, class names), Metrics
@@ -42,9 +48,17 @@ def train(
         include_val: train on train + val (the hyperparameters are already chosen).
         label_smoothing: label smoothing of the cross-entropy loss.
         seed: random seed.
-        checkpoint_dir: directory for checkpoints (a mounted PVC in the cluster); empty =
-            a directory beside the model output.
+        checkpoint_dir: directory for checkpoints (the pipeline passes its run-scoped KFP
+            workspace); empty = a directory beside the model output. Checked for writability
+            before any data is read.
         run_id: sub-directory of checkpoint_dir for this run (the pipeline passes its job id).
+        workers: data-parallel workers in this step (torchrun processes, DDP; one GPU each
+            on a GPU node). batch_size stays the global batch; docs/distributed.md.
+        parent_model: optional earlier `nac-model` to fine-tune from (its architecture is
+            used, the head re-initialised when the classes differ; the new Model records the
+            parent's sha256, data source and classes). docs/serving.md.
+        finetune_mode: with parent_model: `freeze` (head only), `two_stage` (head, then the
+            top cells at lr/10, BatchNorm statistics kept) or `full`.
 
     Returns:
         Final validation accuracy (on the val split, which is training data when include_val).
@@ -56,4 +70,5 @@ def train(
         hyperparameters=hyperparameters, model=model, metrics=metrics,
         training_log=training_log, epochs=epochs, include_val=include_val,
         label_smoothing=label_smoothing, seed=seed,
-        checkpoint_dir=checkpoint_dir, run_id=run_id)
+        checkpoint_dir=checkpoint_dir, run_id=run_id, workers=workers,
+        parent_model=parent_model, finetune_mode=finetune_mode)

@@ -192,7 +192,7 @@ def construct(
         fraction: list[float] = []
         init = None
         if previous is not None:
-            def init(model, parent=previous):
+            def init(model, parent=previous, fraction=fraction):
                 fraction.append(inherit_weights(parent, model).fraction)
                 return model
         result = train(spec, train_ds, val_ds, config, init=init)

@@ -74,10 +74,12 @@ def spec_cost(spec: ArchitectureSpec) -> tuple[int, int]:
 @torch.no_grad()
 def cpu_latency_ms(model: nn.Module, input_shape: tuple[int, int, int] | None = None, *,
                    repeats: int = 30, threads: int = 1) -> float:
-    """Median wall time (ms) of a batch-1 eval forward on the CPU with `threads` threads.
+    """Median CPU time (ms) of a batch-1 eval forward on the CPU with `threads` threads.
 
-    The model is copied to the CPU if needed and put in eval mode (restored afterwards). A
-    median of many short runs resists a shared machine better than a mean.
+    With one thread torch runs every op in the calling thread, so its CPU time
+    (`time.thread_time`) is the forward's cost even on a busy shared machine, where wall time
+    mostly measures waiting for a core; with more threads wall time is used. The model is
+    copied to the CPU if needed and put in eval mode (restored afterwards).
     """
     shape = input_shape or tuple(model.spec.input_shape)  # type: ignore[attr-defined]
     was_training = model.training
@@ -92,11 +94,12 @@ def cpu_latency_ms(model: nn.Module, input_shape: tuple[int, int, int] | None = 
             x = x.contiguous(memory_format=torch.channels_last)
         for _ in range(3):
             cpu_model(x)
+        clock = time.thread_time if threads == 1 else time.perf_counter
         times = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = clock()
             cpu_model(x)
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
     finally:
         torch.set_num_threads(before)
         model.train(was_training)

@@ -59,6 +59,7 @@ class FinetuneConfig:
 
     mode: str = "two_stage"
     head_epochs: int | None = None  # two_stage: epochs of the head-only stage (None = half)
+    head_lr_factor: float = 10.0  # head-only training (freeze, stage 1): lr * this
     unfreeze_cells: int = 2  # two_stage: cells (counted from the top) unfrozen in stage 2
     stage2_lr_factor: float = 0.1  # two_stage: stage-2 learning rate = lr * this
     keep_bn_stats: bool = True  # two_stage: BN keeps the parent's statistics in stage 2 too
@@ -80,6 +81,8 @@ class FinetuneConfig:
                              f"{self.unfreeze_cells!r}")
         if not 0 < self.stage2_lr_factor <= 1:
             raise ValueError(f"stage2_lr_factor: must be in (0, 1], got {self.stage2_lr_factor!r}")
+        if not 0 < self.head_lr_factor <= 1000:
+            raise ValueError(f"head_lr_factor: must be in (0, 1000], got {self.head_lr_factor!r}")
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,14 @@ class ParentInit:
         return model
 
 
+def _parent_normalization(parent: Parent) -> Any:
+    if not parent.meta.normalization:
+        return None
+    from nac.data.format import Normalization
+
+    return Normalization.from_json(parent.meta.normalization)
+
+
 def _subdir(config: TrainConfig, name: str) -> TrainConfig:
     if not config.checkpoint_dir:
         return config
@@ -199,22 +210,33 @@ def finetune(parent: Parent, spec: ArchitectureSpec, train_ds: Any, val_ds: Any 
              on_epoch: Any = None) -> TrainResult:
     """Train `spec` (from `child_spec`) starting from `parent`; `config.epochs` in total.
 
-    Returns the final stage's TrainResult with the whole history (epochs numbered across
-    stages) and `extra["parent"]` = `parent.record()`, `extra["finetune"]` = the settings.
+    The data is fed with the parent's normalisation (the features were learned on inputs
+    scaled that way); save the child with `extra["normalization"]`. Head-only training uses
+    `lr * head_lr_factor`: a freshly initialised linear layer on fixed features takes a
+    larger step than a whole network. Returns the final stage's TrainResult with the whole
+    history (epochs numbered across stages) and `extra["parent"]` = `parent.record()`,
+    `extra["finetune"]` = the settings.
     """
     keep_head = list(classes) == list(parent.meta.classes)
     mode = FinetuneMode(ft.mode)
     tag = parent.sha256
+    norm = _parent_normalization(parent)
+    if norm is not None:
+        train_ds = replace(train_ds, normalization=norm)
+        val_ds = replace(val_ds, normalization=norm) if val_ds is not None else None
+    head_lr = dict(lr=config.lr * ft.head_lr_factor, min_lr=config.min_lr * ft.head_lr_factor)
     if mode is not FinetuneMode.TWO_STAGE:
         init = ParentInit(parent.state, keep_head=keep_head, tag=tag,
                           scope="head" if mode is FinetuneMode.FREEZE else "all")
-        result = train(spec, train_ds, val_ds, config, on_epoch=on_epoch, init=init)
+        run = replace(config, **head_lr) if mode is FinetuneMode.FREEZE else config
+        result = train(spec, train_ds, val_ds, run, on_epoch=on_epoch, init=init)
     else:
         head_epochs = ft.head_epochs or max(1, config.epochs // 2)
         if head_epochs >= config.epochs:
             raise ValueError(f"head_epochs: {head_epochs} leaves no epoch for stage 2 of "
                              f"{config.epochs}; lower it or raise epochs")
-        first = train(spec, train_ds, val_ds, _subdir(replace(config, epochs=head_epochs), "head"),
+        first = train(spec, train_ds, val_ds,
+                      _subdir(replace(config, epochs=head_epochs, **head_lr), "head"),
                       on_epoch=on_epoch,
                       init=ParentInit(parent.state, keep_head=keep_head, scope="head", tag=tag))
         stage1 = {k: v.detach().cpu().clone() for k, v in first.model.state_dict().items()}
@@ -234,8 +256,10 @@ def finetune(parent: Parent, spec: ArchitectureSpec, train_ds: Any, val_ds: Any 
             replace(r, epoch=r.epoch + head_epochs, epochs=config.epochs) for r in result.history]
         result.seconds += first.seconds
     result.extra["parent"] = parent.record()
+    result.extra["normalization"] = norm if norm is not None else train_ds.normalization
     result.extra["finetune"] = {"mode": mode.value, "head_reinitialised": not keep_head,
                                 "head_epochs": ft.head_epochs or 0,
+                                "head_lr_factor": ft.head_lr_factor,
                                 "unfreeze_cells": ft.unfreeze_cells,
                                 "stage2_lr_factor": ft.stage2_lr_factor}
     return result

@@ -1,11 +1,14 @@
 """`python -m pipelines` / `automl-pipeline`: compile, run locally, submit, predict.
 
-    compile  [--output FILE]                       write the compiled pipeline YAML
+    compile  [--output FILE --image REF --accelerator TYPE|none ...]
+             write the compiled pipeline YAML; the options fix what the cluster is asked for
+             (image, accelerator, CPU/memory, retries, deadlines, checkpoint volume)
     run --local [--source URI --label-column NAME --image-shape CxHxW --output-dir DIR
                  --pipeline-root DIR --param NAME=VALUE ...]
              the whole pipeline on this machine through kfp.local (SubprocessRunner,
              use_venv=False); ends with `RESULT {"test_error", "wall_seconds", "model_dir"}`
-    submit --host URL [--experiment NAME --run-name NAME --param NAME=VALUE ...]
+    submit --host URL [--experiment NAME --run-name NAME --namespace NS --token-file F ...
+            --param NAME=VALUE ...]
              upload the compiled pipeline to Kubeflow Pipelines and start a run
     predict --model DIR --source URI [--label-column NAME --image-shape CxHxW --output FILE]
              batch prediction with a trained Model artifact; ends with

@@ -11,7 +11,7 @@ kfp sees it. No kfp import: the CLI validates before compiling.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from components._image import TRAINER_IMAGE
 
@@ -79,7 +79,7 @@ class Resources:
                 if parse(getattr(self, name)) <= 0:
                     raise ValueError(f"{getattr(self, name)!r} must be positive")
             except ValueError as e:
-                raise ValueError(f"{what} {name}: {e}") from None
+                raise ValueError(f"--{what}-{name}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,8 @@ class PipelineOptions:
         if self.accelerator and self.accelerator_count < 1:
             raise ValueError(f"--accelerator-count must be >= 1, got {self.accelerator_count} "
                              "(use --accelerator none for no accelerator)")
-        self.training.check("--training")
-        self.light.check("--light")
+        self.training.check("training")
+        self.light.check("light")
         shm = memory_bytes(self.shm_size)
         if memory_bytes(self.training.memory) - shm < MIN_PROCESS_MEMORY:
             raise ValueError(
@@ -131,9 +131,10 @@ class PipelineOptions:
             raise ValueError(f"--retries must be >= 0, got {self.retries}")
         if not _DURATION.match(self.retry_backoff):
             raise ValueError(f"--retry-backoff {self.retry_backoff!r}: use seconds, e.g. 60s")
-        for name in ("training_timeout_s", "light_timeout_s"):
-            if getattr(self, name) < 60:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 60 seconds")
+        for flag, value in (("--training-timeout", self.training_timeout_s),
+                            ("--light-timeout", self.light_timeout_s)):
+            if value < 60:
+                raise ValueError(f"{flag} must be >= 60 seconds, got {value}")
         if self.workspace_size:
             try:
                 memory_bytes(self.workspace_size)
@@ -154,7 +155,3 @@ class PipelineOptions:
     def katib_wait_s(self) -> int:
         """How long search/tune wait for an Experiment: inside their pod deadline."""
         return max(60, self.training_timeout_s - 600)
-
-
-def option_names() -> list[str]:
-    return [f.name for f in fields(PipelineOptions)]

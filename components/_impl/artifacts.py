@@ -61,7 +61,7 @@ def log_metrics(metrics: Any, values: dict[str, float | None]) -> None:
     A None or non-finite value (a diverged run's NaN loss) is not logged: the KFP launcher
     rejects the `NaN` token json.dumps writes, failing the step after training succeeded. It
     is named on the step log instead. Metrics are metadata-only in KFP; kfp.local's cache then
-    finds no file and never hits (reference/kfp.md §1.3). The file is harmless on a cluster
+    finds no file at the artifact's path and never hits. The file is harmless on a cluster
     and fixes that locally.
     """
     finite, dropped = clean({name: None if value is None else float(value)

@@ -169,9 +169,14 @@ def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = 
 def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any,
                metrics: Any, settings: str, backend: str, seed: int, experiment_name: str,
                namespace: str, trial_image: str, data_source: str,
-               timeout_seconds: int) -> str:
+               timeout_seconds: int, max_parameters: int = 0) -> str:
     check_backend(backend)
     overrides = parse_settings(settings)
+    if max_parameters:  # the budget option (nac.construct); 0 keeps the settings' value
+        if backend != "local":
+            raise ValueError("max_parameters: a parameter budget is applied by the local "
+                             "construction only; use backend='local' or set it to 0")
+        overrides["max_parameters"] = int(max_parameters)
     if backend == "local":
         spec, rows = _local(train_data, val_data, overrides, seed)
     else:
@@ -196,7 +201,11 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
                "final network": spec.describe(), "search seconds": f"{seconds:.1f}"}
     if last_acc is not None:
         summary["last val accuracy"] = float(last_acc)
-    write_text_atomic(report.path, search_html(rows, final=spec.describe(), summary=summary))
+    page = search_html(rows, final=spec.describe(), summary=summary)
+    from nac.pareto import pareto_section, search_points
+
+    page = page.replace("</body>", pareto_section(search_points(rows)) + "</body>", 1)
+    write_text_atomic(report.path, page)
     values = {"parameters": float(parameters), "iterations": float(trained),
               "cells": float(len(spec.cells())), "branches": float(sum(spec.branch_counts())),
               "search_seconds": float(seconds)}

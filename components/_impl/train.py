@@ -75,7 +75,8 @@ def log_markdown(history: list[Any], *, header: dict[str, Any]) -> str:
 def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparameters: Any,
               model: Any, metrics: Any, training_log: Any, epochs: int, include_val: bool,
               seed: int, checkpoint_dir: str, run_id: str,
-              label_smoothing: float = 0.0) -> float:
+              label_smoothing: float = 0.0, workers: int = 1, parent_model: Any = None,
+              finetune_mode: str = "two_stage") -> float:
     from nac.data import read_dataset
     from nac.export import save_model
     from nac.training import TrainConfig, resolve_device, train
@@ -87,6 +88,14 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     train_ds = read_dataset(train_data.path)
     val_ds = read_dataset(val_data.path)
     fit_ds = merge_datasets(train_ds, val_ds) if include_val else train_ds
+    parent = None
+    if parent_model is not None:  # fine-tune (nac/finetune.py): the parent's architecture
+        from nac.finetune import child_spec, load_parent
+
+        if workers > 1:
+            raise ValueError("parent_model: fine-tuning runs in one process; set workers=1")
+        parent = load_parent(parent_model.path)
+        spec = child_spec(parent, len(train_ds.classes), tuple(train_ds.x.shape[1:]))
     config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt),
                          label_smoothing=label_smoothing, **hp)
     device = resolve_device(config.device)
@@ -99,7 +108,24 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
         print(f"train: epoch {r.epoch}/{r.epochs} loss={r.train_loss:.4f} "
               f"accuracy={r.train_accuracy:.4f}{val} ({r.seconds:.1f}s)", flush=True)
 
-    result = train(spec, fit_ds, val_ds, config, on_epoch=on_epoch)
+    if workers > 1:  # data-parallel on this pod: torchrun processes (docs/distributed.md)
+        from nac.data import write_dataset
+        from nac.distributed.auto import train_with_workers
+
+        fit_dir = Path(train_data.path)
+        if include_val:
+            fit_dir = ckpt.parent / "train-plus-val"
+            write_dataset(fit_ds, fit_dir)
+        result = train_with_workers(spec, str(fit_dir), val_data.path, config, workers,
+                                    str(ckpt.parent / "workers"))
+    elif parent is not None:
+        from nac.finetune import FinetuneConfig, finetune
+
+        result = finetune(parent, spec, fit_ds, val_ds, config,
+                          FinetuneConfig(mode=finetune_mode), classes=train_ds.classes,
+                          on_epoch=on_epoch)
+    else:
+        result = train(spec, fit_ds, val_ds, config, on_epoch=on_epoch)
     if result.resumed_from:
         print(f"train: resumed from the checkpoint of epoch {result.resumed_from}", flush=True)
     val_accuracy = float(result.val_accuracy or 0.0)
@@ -110,11 +136,19 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
               "seconds": float(result.seconds)}
     hyper = {**config.fingerprint(), "include_val": include_val}
     hyper = {k: v for k, v in hyper.items() if isinstance(v, int | float | str | bool)}
+    hyper["data_source"] = train_ds.source  # what a child fine-tuned from this model records
+    normalization = train_ds.normalization
+    if parent is not None:  # the parent's record and the normalisation its features expect
+        normalization = result.extra["normalization"]
+        hyper.update({f"parent_{k}": v for k, v in result.extra["parent"].items()},
+                     finetune_mode=finetune_mode)
     save_model(model.path, result.model, spec, train_ds.classes,
-               normalization=train_ds.normalization, hyperparameters=hyper,
+               normalization=normalization, hyperparameters=hyper,
                metrics={"val_accuracy": val_accuracy})
     set_metadata(model, {"format": "nac-model", "parameters": result.parameters,
-                         "val_accuracy": val_accuracy, "classes": len(train_ds.classes)})
+                         "val_accuracy": val_accuracy, "classes": len(train_ds.classes),
+                         **({"parent_sha256": parent.sha256, "finetune_mode": finetune_mode}
+                            if parent is not None else {})})
     log_metrics(metrics, values)
     write_text_atomic(training_log.path, log_markdown(result.history, header={
         "rows": fit_ds.rows, "device": result.device, "parameters": result.parameters,

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from katib.local.distributed import local_torchrun
 from katib.local.experiment import Experiment
 
 _PARAM = re.compile(r"\$\{trialParameters\.([^}]*)\}")
@@ -125,6 +126,8 @@ def render_trial(experiment: Experiment, trial_name: str, assignments: Mapping[s
     argv = [_expand_k8s_vars(a, env) for a in command + args]
     if argv[0] in _PYTHON_NAMES:
         argv[0] = python or sys.executable
+    # A PyTorchJob/TrainJob trial runs all its replicas here as torchrun processes.
+    argv, env = local_torchrun(spec, argv, env, python=python)
     return TrialCommand(argv=argv, env=env, container_path=path, cpu=container_cpu(container))
 
 

@@ -5,6 +5,11 @@ Serves ``api.v1.beta1.Suggestion`` and ``grpc.health.v1.Health`` (SERVING for
 shuts down gracefully on SIGTERM/SIGINT (in-flight calls get a grace period). Never imports
 torch: it runs in the lean suggestion image.
 
+Memory (a Katib suggestion pod's default limit is 100Mi; docs/katib.md "Memory"): before
+anything is imported, BLAS/OpenMP pools are pinned to one thread (numpy, loaded with optuna,
+would otherwise start one OpenBLAS thread with its own buffers per node core) and glibc
+malloc to one arena (each gRPC thread would get its own heap; calls are serialised anyway).
+
 scipy is hidden from this process unless ``--allow-scipy``: the lean image does not install it,
 and where it is installed (a dev venv) the ``cmaes`` package would import ``scipy.stats``
 (+60 MiB resident) for two functions it also implements in numpy. ``sampler=gp`` needs scipy
@@ -14,19 +19,40 @@ and torch, so it is only offered with ``--allow-scipy`` in an image that has bot
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
-from . import logs
-from .constants import DEFAULT_HOST, DEFAULT_PORT
-from .server import serve
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy loads (it reads them once)
+
+from . import logs  # noqa: E402 - after the thread-pool environment above
+from .constants import DEFAULT_HOST, DEFAULT_PORT  # noqa: E402
+from .server import serve  # noqa: E402
 
 __all__ = ["main", "serve"]
 log = logging.getLogger("katib.suggestion")
 _GRACE_S = 10.0
+
+
+_M_ARENA_MAX = -8  # glibc malloc.h
+
+
+def limit_malloc_arenas(arenas: int = 1) -> bool:
+    """Cap glibc malloc at `arenas` heaps (like MALLOC_ARENA_MAX); False where not glibc."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         parser.error(f"--port: {args.port} is not a TCP port (0-65535)")
     logs.configure(args.log_level)
+    limit_malloc_arenas()  # before the server's threads start
     try:
         server, port = serve(args.port, args.host)
     except OSError as e:

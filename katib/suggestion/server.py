@@ -19,12 +19,14 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def serve(
-    port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, *, max_workers: int = 4
+    port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, *, max_workers: int = 2
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``host:port`` (port 0 picks a free port); returns (server, bound port).
 
     Used by ``python -m katib.suggestion`` and in-process by the local experiment runner.
-    Stop it with ``server.stop(grace)``.
+    Stop it with ``server.stop(grace)``. Calls are serialised anyway (the servicer's lock), so
+    two workers suffice: one answers health probes while the other computes; more would only
+    parse more large requests at once (peak memory).
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),

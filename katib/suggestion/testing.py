@@ -62,7 +62,7 @@ def nas_experiment(name: str = "nas", settings: Mapping[str, str] | None = None,
                    input_sizes: tuple[int, int, int] = (8, 8, 1), classes: int = 10,
                    stages: int = 3, parallel: int = 2,
                    operations: Iterable[tuple[str, list[str]]] | None = None,
-                   ) -> api_pb2.Experiment:
+                   max_trials: int = 100) -> api_pb2.Experiment:
     ops = operations if operations is not None else [
         ("convolution", ["1", "3", "5"]),
         ("separable_convolution", ["3", "5", "7"]),
@@ -84,7 +84,7 @@ def nas_experiment(name: str = "nas", settings: Mapping[str, str] | None = None,
                                 for k, v in (settings or {}).items()],
         ),
         parallel_trial_count=parallel,
-        max_trial_count=100,
+        max_trial_count=max_trials,
         nas_config=nas,
     )
     return api_pb2.Experiment(name=name, spec=spec)

@@ -126,6 +126,27 @@ def _emit(out: TextIO, name: str, value: float | int | str) -> None:
     out.flush()
 
 
+def train_config(args: argparse.Namespace, threads: int | None = None) -> Any:
+    """The TrainConfig the arguments describe (katib/trial/recipe.py); raise BadInput."""
+    from nac.training import TrainConfig
+
+    try:
+        return TrainConfig(
+            **recipe_kwargs(args), seed=args.seed,
+            threads=threads, device=args.device, stats=args.stats,
+            stat_mode="mean_sq" if args.stat_mode == "meansss" else "variance",
+            checkpoint_dir=args.checkpoint_dir,
+        )
+    except ValueError as e:
+        field = str(e).split(":", 1)[0].replace("_", "-")
+        raise BadInput(f"--{field}: {str(e).split(':', 1)[-1].strip()}") from None
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The trial CLI's arguments (argparse exits 2 naming a bad one)."""
+    return _parser().parse_args(argv)
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Train as the arguments say (metrics to ``out``, default stdout); raise BadInput."""
     out = out if out is not None else sys.stdout
@@ -138,21 +159,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     import torch
 
-    from nac.training import TrainConfig, train
+    from nac.distributed.auto import is_primary, train_auto, under_torchrun
 
     if threads is not None:
         torch.set_num_threads(threads)
-    try:
-        config = TrainConfig(
-            **recipe_kwargs(args), seed=args.seed,
-            threads=threads, device=args.device, stats=args.stats,
-            stat_mode="mean_sq" if args.stat_mode == "meansss" else "variance",
-            checkpoint_dir=args.checkpoint_dir,
-        )
-    except ValueError as e:
-        field = str(e).split(":", 1)[0].replace("_", "-")
-        raise BadInput(f"--{field}: {str(e).split(':', 1)[-1].strip()}") from None
+    config = train_config(args, threads)
 
+    if not is_primary():  # under torchrun only rank 0 reports metrics
+        out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if args.stats and under_torchrun():
+        raise BadInput("--stats: branch statistics need a single process; run NAS trials "
+                       "without torchrun or --workers")
     printed: list[int] = []
 
     def on_epoch(record: Any) -> None:
@@ -164,7 +181,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             _emit(out, "loss", f"{loss:.6g}")
         _emit(out, "accuracy", f"{acc:.6g}")
 
-    result = train(spec, train_ds, val_ds, config, on_epoch=on_epoch)
+    try:
+        result = train_auto(spec, train_ds, val_ds, config, on_epoch=on_epoch)
+    except ValueError as e:
+        if str(e).startswith("batch_size:"):
+            raise BadInput(f"--batch-size:{str(e).split(':', 1)[1]}") from None
+        raise
     if not printed and result.history:  # resumed after the last epoch: report it again
         on_epoch(result.history[-1])
     if args.stats:
@@ -175,6 +197,18 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # argparse exits 2 naming the argument
+    if args.workers < 1:
+        print(f"error: --workers: must be >= 1, got {args.workers}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.workers > 1 and args.stats:
+        print("error: --stats: branch statistics need a single process; drop --workers",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.workers > 1 and "RANK" not in os.environ:
+        from nac.distributed.auto import relaunch_with_workers
+
+        rest = list(sys.argv[1:] if argv is None else argv)
+        return relaunch_with_workers("katib.trial", [*rest, "--workers", "1"], args.workers)
     try:
         return run(args)
     except BadInput as e:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from nac.atomic import atomic_directory
-from nac.compress.measure import Measurement, measure, ort_predictor, torch_predictor
+from nac.compress.measure import measure, ort_predictor, torch_predictor
 from nac.compress.onnx_variants import export_onnx, ort_session, parity, to_fp16, to_int8
 from nac.compress.prune import count_macs, prune_and_finetune
 from nac.export import ARCHITECTURE_FILE, META_FILE, WEIGHTS_FILE, load_model
@@ -128,17 +128,7 @@ def compress_model(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike
             shutil.copy2(src / name, tmp / name)
         onnx_dir = tmp / ONNX_DIR
         onnx_dir.mkdir()
-
-        def record(name: str, m: Measurement, **extra: float) -> None:
-            numbers[name] = {**m.to_json(), **{k: float(v) for k, v in extra.items()}}
-            log(f"compress: {name:6s} acc={m.accuracy:.4f} size={m.size_bytes / 1024:.0f}KiB "
-                f"p50={m.latency_ms_p50:.3f}ms p95={m.latency_ms_p95:.3f}ms "
-                f"thr={m.throughput_rows_s:.0f}/s")
-
         weights_bytes = (src / WEIGHTS_FILE).stat().st_size
-        record("torch", measure(torch_predictor(model, config.threads), x_eval, y_eval,
-                                size_bytes=weights_bytes, iters=config.latency_iters),
-               macs=macs, parameters=params)
         fp32 = export_onnx(model, shape, onnx_dir / "fp32.onnx")
         built = {"fp32": fp32}
         if "fp16" in config.variants:
@@ -146,28 +136,33 @@ def compress_model(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         if "int8" in config.variants:
             built["int8"] = to_int8(fp32, onnx_dir / "int8.onnx", calib,
                                     reduce_range=config.int8_reduce_range)
-        pruned_info: dict[str, float] = {}
+        extra: dict[str, dict[str, float]] = {n: {"macs": macs, "parameters": params}
+                                              for n in ("torch", *built)}
         if "pruned" in config.variants:
             pr = prune_and_finetune(model, train_ds, None,
                                     target_mac_ratio=config.prune_target_mac_ratio,
                                     epochs=config.prune_epochs)
             built["pruned"] = export_onnx(pr.model, shape, onnx_dir / "pruned.onnx")
-            pruned_info = {"macs": pr.macs_after, "parameters": pr.params_after,
-                           "mac_ratio": pr.mac_ratio, "channel_ratio": pr.channel_ratio,
-                           "finetune_epochs": pr.finetune_epochs}
+            extra["pruned"] = {"macs": pr.macs_after, "parameters": pr.params_after,
+                               "mac_ratio": pr.mac_ratio, "channel_ratio": pr.channel_ratio,
+                               "finetune_epochs": pr.finetune_epochs}
         check = parity(model, ort_session(fp32, threads=config.threads), x_eval)
         parity_ok = check["max_abs_logit_diff"] <= PARITY_TOLERANCE and \
             check["argmax_agreement"] == 1.0
         if not parity_ok:
             log(f"compress: ONNX parity failed {check}; ONNX variants are not selectable")
+        predictors: dict[str, tuple[Any, int]] = {
+            "torch": (torch_predictor(model, config.threads), weights_bytes)}
         for name, path in built.items():
-            if name not in config.variants and name != "fp32":
-                continue
-            session = ort_session(path, threads=config.threads)
-            extra = pruned_info if name == "pruned" else {"macs": macs, "parameters": params}
-            record(name, measure(ort_predictor(session), x_eval, y_eval,
-                                 size_bytes=path.stat().st_size, iters=config.latency_iters),
-                   parity_ok=float(parity_ok), **extra)
+            predictors[name] = (ort_predictor(ort_session(path, threads=config.threads)),
+                                path.stat().st_size)
+        for name, m in measure(predictors, x_eval, y_eval, iters=config.latency_iters).items():
+            numbers[name] = {**m.to_json(), **{k: float(v) for k, v in extra[name].items()}}
+            if name != "torch":
+                numbers[name]["parity_ok"] = float(parity_ok)
+            log(f"compress: {name:6s} acc={m.accuracy:.4f} size={m.size_bytes / 1024:.0f}KiB "
+                f"p50={m.latency_ms_p50:.3f}ms p95={m.latency_ms_p95:.3f}ms "
+                f"thr={m.throughput_rows_s:.0f}/s")
         selected = select(numbers, config.accuracy_budget, config.optimize_for)
         doc = {"format": FORMAT, "version": VERSION, "selected": selected,
                "selected_file": "" if selected == "torch" else f"{ONNX_DIR}/{selected}.onnx",

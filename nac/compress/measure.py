@@ -67,19 +67,26 @@ def ort_predictor(session) -> Predictor:
     return run
 
 
-def latency_ms(predict: Predictor, x: np.ndarray, *, warmup: int = 20, iters: int = 200
-               ) -> tuple[float, float]:
-    """(p50, p95) milliseconds of batch-1 calls over rows of `x`."""
+def latency_ms(predictors: dict[str, Predictor], x: np.ndarray, *, warmup: int = 20,
+               iters: int = 200) -> dict[str, tuple[float, float]]:
+    """(p50, p95) milliseconds of batch-1 calls, per predictor.
+
+    The predictors take turns call by call (round robin over the same rows), so on a shared
+    machine a burst of foreign load hits all of them alike and their ratios stay fair.
+    """
     rows = [np.ascontiguousarray(x[i % len(x)][None], dtype=np.float32)
             for i in range(warmup + iters)]
     for row in rows[:warmup]:
-        predict(row)
-    times = []
+        for predict in predictors.values():
+            predict(row)
+    times: dict[str, list[float]] = {name: [] for name in predictors}
     for row in rows[warmup:]:
-        t0 = time.perf_counter()
-        predict(row)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+        for name, predict in predictors.items():
+            t0 = time.perf_counter()
+            predict(row)
+            times[name].append((time.perf_counter() - t0) * 1000.0)
+    return {name: (float(np.percentile(t, 50)), float(np.percentile(t, 95)))
+            for name, t in times.items()}
 
 
 def accuracy(predict: Predictor, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
@@ -103,10 +110,11 @@ def throughput(predict: Predictor, x: np.ndarray, *, batch_size: int = 256,
             return rows / elapsed
 
 
-def measure(predict: Predictor, x: np.ndarray, y: np.ndarray, *, size_bytes: int,
-            iters: int = 200) -> Measurement:
-    """All numbers of one predictor on normalised `x` with labels `y`."""
-    p50, p95 = latency_ms(predict, x, iters=iters)
-    return Measurement(accuracy=accuracy(predict, x, y), size_bytes=float(size_bytes),
-                       latency_ms_p50=p50, latency_ms_p95=p95,
-                       throughput_rows_s=throughput(predict, x))
+def measure(predictors: dict[str, tuple[Predictor, int]], x: np.ndarray, y: np.ndarray, *,
+            iters: int = 200) -> dict[str, Measurement]:
+    """All numbers of every (predictor, size in bytes) on normalised `x` with labels `y`."""
+    lat = latency_ms({n: p for n, (p, _) in predictors.items()}, x, iters=iters)
+    return {name: Measurement(accuracy=accuracy(p, x, y), size_bytes=float(size),
+                              latency_ms_p50=lat[name][0], latency_ms_p95=lat[name][1],
+                              throughput_rows_s=throughput(p, x))
+            for name, (p, size) in predictors.items()}

@@ -83,7 +83,7 @@ class ElasticConfig:
 
     micro_batches: int = 2  # global batch split; every world size must divide it
     checkpoint_every: int = 10  # steps between checkpoints (lost work <= this on a failure)
-    collective_timeout: float = 30.0  # seconds before a collective with a dead peer raises
+    collective_timeout: float = 60.0  # seconds before a collective with a dead peer raises
     backend: str = "auto"  # "auto" = nccl on CUDA, gloo on CPU
 
     def __post_init__(self) -> None:

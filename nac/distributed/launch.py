@@ -16,13 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LocalNode", "RDZV_CONF", "RendezvousSpec", "free_port", "torchrun_argv"]
+__all__ = ["TORCHRUN_ENV", "LocalNode", "RDZV_CONF", "RendezvousSpec", "free_port", "torchrun_argv"]
 
 #: c10d rendezvous settings for fast local recovery (defaults: join 600 s, last call 30 s,
 #: keep-alive 5 s x 3). `last_call_timeout` is how long a shrunken group waits for more nodes
 #: before it carries on; the heartbeat settings bound how long a dead node stays a member.
-RDZV_CONF = {"join_timeout": 120, "last_call_timeout": 5, "close_timeout": 10,
+RDZV_CONF = {"join_timeout": 120, "last_call_timeout": 2, "close_timeout": 10,
              "keep_alive_interval": 1, "keep_alive_max_attempt": 3}
+
+
+#: Environment every torchrun agent gets. torch 2.13's c10d rendezvous shares its TCPStore with
+#: the workers and caches the store address from the first round: when a new node joins a group
+#: whose rank 0 stays, rank 0 never republishes MASTER_ADDR for the new round and both agents
+#: wait on each other for 60 s, then fail (measured here: dynamic_rendezvous.next_rendezvous
+#: skips RendezvousStoreInfo.build). The documented opt-out rebuilds it every round.
+TORCHRUN_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 
 
 def free_port() -> int:
@@ -99,7 +107,7 @@ class LocalNode:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()/kill()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
-                    **(env or {})}
+                    **TORCHRUN_ENV, **(env or {})}
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=full_env, start_new_session=True)
 
@@ -111,14 +119,22 @@ class LocalNode:
         return self.proc.poll()
 
     def workers(self) -> list[int]:
-        """PIDs of the agent's live descendants (torchrun starts workers in their own session,
-        so they are not in the agent's process group)."""
-        return _descendants(self.proc.pid)
+        """PIDs of the agent's live worker processes (torchrun starts workers in their own
+        session, so they are not in the agent's process group)."""
+        out = []
+        for pid in _descendants(self.proc.pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"torch.distributed.run" not in cmd and b"multiprocessing" not in cmd:
+                out.append(pid)
+        return out
 
     def kill(self) -> None:
         """SIGKILL the agent and every worker it started, at once: a lost machine."""
         if self.proc.poll() is None:
-            for pid in [*self.workers(), self.proc.pid]:
+            for pid in [*_descendants(self.proc.pid), self.proc.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -47,25 +47,35 @@ class Timeline:
         return [e["world_size"] for e in self.events if e["event"] == "start" and e["rank"] == 0]
 
     def recoveries(self) -> list[float]:
-        """Seconds from each kill/join to the first training step after it."""
+        """Per change: seconds training stood still, from the kill (or, for a join, the old
+        group's last step) to the first step of the group that resumed after it."""
         out = []
         for change in self.changes:
+            resume = next((e for e in self.events if e["event"] == "resume"
+                           and e["after_change"] >= change["index"]), None)
+            if resume is None:
+                continue
+            before = [e["time"] for e in self.events if e["event"] == "step"
+                      and e["time"] < resume["time"]]
             after = [e["time"] for e in self.events if e["event"] == "step"
-                     and e["time"] > change["time"] and e["after_change"] >= change["index"]]
+                     and e["time"] > resume["time"]]
             if after:
-                out.append(min(after) - change["time"])
+                stopped = max([change["time"], *before])
+                out.append(min(after) - stopped)
         return out
 
     def lost_steps(self) -> list[int]:
-        """Per change: steps done before it that were redone after it (work lost)."""
+        """Per change: steps trained before the group that resumed after it, minus the step
+        it resumed from (work redone)."""
         out = []
         for change in self.changes:
+            resume = next((e for e in self.events if e["event"] == "resume"
+                           and e["after_change"] >= change["index"]), None)
+            if resume is None:
+                continue
             before = [e["global_step"] for e in self.events if e["event"] == "step"
-                      and e.get("after_change", -1) < change["index"]]
-            resume = [e["global_step"] for e in self.events if e["event"] == "resume"
-                      and e.get("after_change", -1) >= change["index"]]
-            if before and resume:
-                out.append(max(0, max(before) - min(resume)))
+                      and e["time"] < resume["time"]]
+            out.append(max(0, max(before, default=0) - resume["global_step"]))
         return out
 
 
@@ -89,11 +99,16 @@ class _Follower:
 
 
 def run_scenario(workdir: Path, worker_args: Sequence[str], *, kill_at_step: int | None,
-                 rejoin_after_steps: int = 5, max_nodes: int = 2, timeout: float = 900,
+                 rejoin_after_steps: int = 5, max_nodes: int = 2, min_nodes: int = 1,
+                 timeout: float = 900,
                  show: Callable[[str], None] = print) -> Timeline:
-    """Run one job of `max_nodes` local nodes; with `kill_at_step`, kill one and add one back."""
+    """Run one job of `max_nodes` local nodes; with `kill_at_step`, kill one and add one back.
+
+    `min_nodes=max_nodes` is a fixed-size job: its group forms only when every node has
+    joined (on a loaded machine one node may boot seconds after the other, and an elastic
+    job would start without it and restart when it arrives)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    rdzv = RendezvousSpec(min_nodes=1, max_nodes=max_nodes,
+    rdzv = RendezvousSpec(min_nodes=min_nodes, max_nodes=max_nodes,
                           endpoint=f"127.0.0.1:{free_port()}", run_id=f"demo-{int(time.time())}")
     t0 = time.time()
     timeline = Timeline()
@@ -113,8 +128,12 @@ def run_scenario(workdir: Path, worker_args: Sequence[str], *, kill_at_step: int
         timeline.changes.append({"kind": kind, "node": name, "time": time.time(),
                                  "index": len(timeline.changes)})
 
+    def on_term(*_: object) -> None:  # run `finally` (kill the nodes) once, undisturbed
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`: kill nodes
+        signal.signal(signal.SIGTERM, on_term)
     for i in range(max_nodes):
         start(f"node-{chr(ord('a') + i)}")
     killed = joined = False

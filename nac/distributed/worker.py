@@ -11,6 +11,7 @@ checkpointing (torchrun restarts the group), 1 a training failure (e.g. a peer d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -41,11 +42,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64, help="the GLOBAL batch (all workers)")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate of the global batch")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=3e-4)
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--micro-batches", type=int, default=2,
                    help="global batch split; every world size must divide it")
     p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
-    p.add_argument("--collective-timeout", type=float, default=30.0,
+    p.add_argument("--collective-timeout", type=float, default=60.0,
                    help="seconds before a collective with a dead or hung peer fails")
     p.add_argument("--checkpoint-dir", required=True, help="shared by all workers (a PVC)")
     p.add_argument("--out", help="rank 0 writes result.json and model.pt here")
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     spec = (parse_architecture(args.architecture) if args.architecture
             else initial_envelopenet(train_ds.shape, len(train_ds.classes)))
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay,
+                         dropout=args.dropout, label_smoothing=args.label_smoothing,
                          seed=args.seed, device=args.device, checkpoint_dir=args.checkpoint_dir)
     elastic = ElasticConfig(micro_batches=args.micro_batches,
                             checkpoint_every=args.checkpoint_every,
@@ -132,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
         doc = {"val_accuracy": result.val_accuracy, "test_accuracy": test_acc,
                "weights_sha256": result.extra["weights_sha256"],
                "coverage": result.extra["coverage"], "world_size": world.world_size,
-               "global_step": result.extra["global_step"], "train_rows": len(train_ds.y)}
+               "global_step": result.extra["global_step"], "train_rows": len(train_ds.y),
+               "parameters": result.parameters, "device": result.device,
+               "resumed_from": result.resumed_from,
+               "history": [dataclasses.asdict(h) for h in result.history]}
         if args.out:
             import torch
 
@@ -142,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             with atomic_file(out / "model.pt", "wb") as fh:
                 torch.save(result.model.state_dict(), fh)
             write_text_atomic(out / "result.json", json.dumps(doc, indent=2) + "\n")
-        emit("done", time=time.time(), **doc)
+        emit("done", time=time.time(), **{k: v for k, v in doc.items() if k != "history"})
     return EXIT_OK
 
 

@@ -32,5 +32,8 @@ MANIFESTS_PREVIOUS = Pin("kubeflow/manifests", "v1.11.0", "854bd3a21044f767204de
 # manifests are validated against (1.32, the kind node image): tests/conformance/pod_security.py.
 PSA = Pin("kubernetes/pod-security-admission", "v0.32.13",
           "b314c21f381785a2f50f2b327d9403acdc89440d")
+# KServe: the InferenceService CRD our `deploy` step validates against (serving/schemas/), the
+# release matching the `kserve` package pinned in the `serve` extra.
+KSERVE = Pin("kserve/kserve", "v0.20.0", "1fb781055dd1567164358233e1125142ca6ef1fe")
 
-ALL = (KFP, KATIB, MANIFESTS, MANIFESTS_PREVIOUS, PSA)
+ALL = (KFP, KATIB, MANIFESTS, MANIFESTS_PREVIOUS, PSA, KSERVE)

@@ -116,11 +116,12 @@ def _rel(path: Path) -> str:
     return str(path.resolve().relative_to(ROOT))
 
 
-def shipped() -> list[Shipped]:
-    """Every applicable unit, entry points first."""
+@functools.cache
+def shipped() -> tuple[Shipped, ...]:
+    """Every applicable unit, entry points first (walked once per test process)."""
     units = [Shipped(_rel(d), "kustomization", render(_rel(d))) for d in entry_points()]
     units += [Shipped(_rel(p), "file", load(p)) for p in raw_files()]
-    return units
+    return tuple(units)
 
 
 def of_kind(kind: str) -> list[tuple[Shipped, dict[str, Any]]]:

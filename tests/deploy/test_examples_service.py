@@ -115,7 +115,7 @@ def test_example_validates_and_gets_suggestions_that_fill_the_template(
         args = parser.parse_args(command[4:])  # SystemExit (a failure) on an unknown flag
         assert args.data == "builtin:digits"
         if name == "nac-digits":
-            assert re.fullmatch(r"nac-digits-i0-r\d+", item.trial_name)
+            assert item.trial_name.startswith("nac-digits-i0-")
             assert values["architecture"].startswith("b64:") and args.stats
             assert args.iteration == 0
 
@@ -163,3 +163,146 @@ def test_examples_also_load_in_the_local_runner(kustomization: str) -> None:
         assert exp.name == name and exp.algorithm_name == doc["spec"]["algorithm"][
             "algorithmName"]
         assert exp.max_trial_count == doc["spec"]["maxTrialCount"]
+
+
+# kubeflow/katib@v0.19.0 pkg/suggestion/v1beta1/hyperopt/service.py _validate_tpe_setting and
+# _validate_random_setting: the only names Katib's own `tpe` and `random` accept (anything else
+# fails the Suggestion: "unknown setting <name> for algorithm tpe").
+HYPEROPT_SETTINGS = {"tpe": {"gamma", "prior_weight", "n_EI_candidates", "random_state"},
+                     "random": {"random_state"}}
+
+
+def _validate_code(algorithm: str, settings: dict[str, str]) -> tuple[grpc.StatusCode, str]:
+    from katib.suggestion import testing as T
+
+    request = api_pb2.ValidateAlgorithmSettingsRequest(
+        experiment=T.hpo_experiment(algorithm=algorithm, settings=settings))
+    _, code, details = _invoke("ValidateAlgorithmSettings", request)
+    return code, details
+
+
+def test_examples_on_katibs_own_hyperopt_use_only_settings_it_accepts() -> None:
+    """Experiments naming Katib's built-in `tpe`/`random` run on Katib's hyperopt image on a
+    cluster and on our service under katib.local: only hyperopt's setting names, and our
+    service accepts exactly those (same ranges) and rejects the rest, as hyperopt does."""
+    from tests.conformance import shipped
+
+    found = 0
+    for unit, exp in shipped.of_kind("Experiment"):
+        algorithm = exp["spec"]["algorithm"]
+        if algorithm["algorithmName"] in HYPEROPT_SETTINGS:
+            names = {s["name"] for s in algorithm.get("algorithmSettings", [])}
+            assert names <= HYPEROPT_SETTINGS[algorithm["algorithmName"]], unit.source
+            found += 1
+            code, details = _validate_code(algorithm["algorithmName"], {
+                s["name"]: s["value"] for s in algorithm.get("algorithmSettings", [])})
+            assert code == grpc.StatusCode.OK, details
+    assert found >= 1  # examples/tpe-digits.yaml
+    code, _ = _validate_code("tpe", {"gamma": "0.3", "prior_weight": "2",
+                                     "n_EI_candidates": "8", "random_state": "1"})
+    assert code == grpc.StatusCode.OK
+    for algorithm, bad in [("tpe", {"n_startup_trials": "4"}), ("tpe", {"seed": "1"}),
+                           ("tpe", {"gamma": "1"}), ("tpe", {"gamma": "0"}),
+                           ("tpe", {"prior_weight": "0"}), ("tpe", {"n_EI_candidates": "0"}),
+                           ("tpe", {"random_state": "-1"}), ("random", {"sampler": "tpe"}),
+                           ("random", {"n_EI_candidates": "3"})]:
+        code, details = _validate_code(algorithm, bad)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (algorithm, bad, details)
+        assert next(iter(bad)) in details
+
+
+def test_katib_tpe_gamma_is_hyperopts_split() -> None:
+    """hyperopt's TPE puts ceil(gamma * sqrt(n)) trials (at most 25) in the "good" group; the
+    `tpe` name's gamma means the same, and the sampler runs with it."""
+    from katib.suggestion import testing as T
+    from katib.suggestion.algorithms.optuna_hpo import _hyperopt_gamma
+
+    assert [_hyperopt_gamma(0.25, n) for n in (1, 16, 100, 100_000)] == [1, 1, 3, 25]
+    assert _hyperopt_gamma(0.5, 100) == 5
+    exp = T.hpo_experiment(algorithm="tpe", settings={"gamma": "0.5", "random_state": "3"},
+                           parameters=[T.parameter("lr", T.DOUBLE, low="0.01", high="0.1")])
+    trials = [T.trial(f"t{i}", {"lr": f"{0.01 + 0.008 * i:.3f}"},
+                      metrics={"accuracy": str(0.5 + i / 40)}) for i in range(12)]
+    reply, code, details = _invoke("GetSuggestions", T.request(exp, count=2, trials=trials))
+    assert code == grpc.StatusCode.OK, details
+    assert len(reply.parameter_assignments) == 2
+
+
+def test_warm_start_example_source_is_portable(tmp_path: Any, monkeypatch: Any) -> None:
+    """examples/warm-start-digits.yaml names `<namespace>/<experiment>`: on a cluster the Trial
+    CRs of that Experiment (same namespace), under katib.local the local results of that
+    experiment in katib-local/<experiment>/results.json of the working directory."""
+    import json
+
+    from katib.suggestion.algorithms.warm_start_sources import load_priors
+    from katib.suggestion.search_space import Objective
+    from tests.conformance import shipped
+
+    docs = {d["metadata"]["name"]: d for _, d in shipped.of_kind("Experiment")}
+    warm = docs["warm-start-digits"]
+    (source,) = [s["value"] for s in warm["spec"]["algorithm"]["algorithmSettings"]
+                 if s["name"] == "warm_start_source"]
+    namespace, name = source.split("/")
+    assert namespace == warm["metadata"]["namespace"] == docs[name]["metadata"]["namespace"]
+    objective = Objective(metric="accuracy", maximize=True)
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "katib-local" / name / "results.json"
+    results.parent.mkdir(parents=True)
+    results.write_text(json.dumps({
+        "format": "katib-local-results", "version": 1, "experiment": name,
+        "trials": [{"name": f"{name}-1", "status": "Succeeded",
+                    "assignments": {"lr": "0.05"}, "metrics": {"accuracy": "0.97"}}]}))
+    (prior,) = load_priors(source, objective, custom_objects=lambda: pytest.fail(
+        "read the Kubernetes API although local results exist"))
+    assert (prior.assignments, prior.objective) == ({"lr": "0.05"}, 0.97)
+    results.unlink()  # no local results (a suggestion pod): the Trial CRs are read
+
+    class Trials:
+        def list_namespaced_custom_object(self, **kw: Any) -> dict[str, Any]:
+            assert (kw["namespace"], kw["label_selector"]) == (
+                namespace, f"katib.kubeflow.org/experiment={name}")
+            return {"items": [{"metadata": {"name": f"{name}-x"},
+                               "spec": {"parameterAssignments": [{"name": "lr",
+                                                                  "value": "0.1"}]},
+                               "status": {"conditions": [{"type": "Succeeded",
+                                                          "status": "True"}],
+                                          "observation": {"metrics": [{
+                                              "name": "accuracy", "max": "0.9",
+                                              "min": "0.9", "latest": "0.9"}]}}}]}
+
+    (prior,) = load_priors(source, objective, custom_objects=Trials)
+    assert prior.objective == 0.9
+
+
+@pytest.mark.slow
+def test_tpe_then_warm_start_examples_run_unchanged_under_katib_local(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    """The two raw examples as shipped (settings, namespace, warm_start_source), only the budget
+    cut to keep the test short: Katib's `tpe` settings are accepted, and the warm-start run
+    finds tpe-digits' local results through `<namespace>/tpe-digits` and re-evaluates its best
+    configurations first (warm_start_type transfer)."""
+    from pathlib import Path
+
+    import yaml
+
+    from katib.local import TrialStatus, run_experiment
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    monkeypatch.chdir(tmp_path)  # katib.local's default workdir: katib-local/<experiment>
+
+    def small(name: str) -> dict[str, Any]:
+        doc = yaml.safe_load((examples / name).read_text())
+        doc["spec"].update(maxTrialCount=2, maxFailedTrialCount=1)
+        (container,) = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"][
+            "containers"]
+        container["args"] = [a if not a.startswith("--epochs=") else "--epochs=1"
+                             for a in container["args"]]
+        return doc
+
+    cold = run_experiment(small("tpe-digits.yaml"), progress=False)
+    assert [t.status for t in cold.trials] == [TrialStatus.SUCCEEDED] * 2
+    assert (tmp_path / "katib-local" / "tpe-digits" / "results.json").is_file()
+    warm = run_experiment(small("warm-start-digits.yaml"), progress=False)
+    assert [t.status for t in warm.trials] == [TrialStatus.SUCCEEDED] * 2
+    prior = sorted((t.assignments for t in cold.trials), key=lambda a: sorted(a.items()))
+    assert sorted((t.assignments for t in warm.trials), key=lambda a: sorted(a.items())) == prior

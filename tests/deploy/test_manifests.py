@@ -18,6 +18,7 @@ import pytest
 import yaml
 from kubeflow_katib_api import models
 
+from katib import nac_schedule
 from tests.conformance import katib_pods, shipped
 from tests.conformance.pins import KATIB
 from tests.conformance.pins import MANIFESTS as MANIFESTS_PIN
@@ -188,10 +189,12 @@ def test_nas_example_matches_the_nac_contract(kustomization: str) -> None:
     found = {m.group(1): m.group(2) for line in lines for f in formats
              for m in [re.search(f, line)] if m}
     assert found["accuracy"] == "0.9861" and found["nac-stats"].startswith('{"v":1')
-    # Budget: the initial network plus one batch per construction iteration.
+    # Budget under Katib's controller (slots refilled as they free up): the constructed
+    # network is trained trials_per_iteration times (katib/nac_schedule.py).
     settings = _settings(exp)
     iterations, per_iteration = int(settings["iterations"]), int(settings["trials_per_iteration"])
-    assert spec["maxTrialCount"] == (iterations + 1) * per_iteration
+    assert spec["maxTrialCount"] == nac_schedule.min_max_trial_count(
+        iterations, per_iteration, spec["parallelTrialCount"], constructed=per_iteration)
     command = tt["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"]
     for flag, value in [("--architecture", "${trialParameters.architecture}"),
                         ("--seed", "${trialParameters.seed}"), ("--data", "builtin:digits")]:
@@ -417,7 +420,7 @@ def test_e2e_script_selectors_pick_the_intended_objects() -> None:
     for example, name in [("nas", "nac-digits"), ("hpo", "hpo-digits"),
                           ("hpo-warm", "hpo-digits-warm")]:
         assert picked(f"nac.kubeflow.org/example={example}") == {("Experiment", name)}
-    # The script's budgets agree with the overlay: nac-digits needs 2 trials named -i1-r0.
+    # The script's budgets agree with the overlay: nac-digits needs 2 trials.
     nas = experiments("overlays/kind")["nac-digits"]
     assert nas["spec"]["maxTrialCount"] == 2 and "verify_experiment nac-digits 2" in script
 

@@ -99,8 +99,8 @@ def test_every_step_uses_the_versioned_trainer_image_without_pip_installs(compil
     (["--image", "ghcr.io/me/trainer"], "--image 'ghcr.io/me/trainer' has no tag or digest"),
     (["--image", "ghcr.io/me/trainer:latest"], "`latest` is mutable"),
     (["--accelerator", "GPU!"], "--accelerator 'GPU!' is not a resource name"),
-    (["--shm-size", "15Gi"], "--shm-size 15Gi leaves under 1Gi of --training-memory 16Gi"),
-    (["--training-memory", "lots"], "--training memory: 'lots' is not a memory quantity"),
+    (["--shm-size", "15.5Gi"], "--shm-size 15.5Gi leaves under 1Gi of --training-memory 16Gi"),
+    (["--training-memory", "lots"], "--training-memory: 'lots' is not a memory quantity"),
     (["--retry-backoff", "1m"], "--retry-backoff '1m': use seconds"),
 ])
 def test_bad_compile_options_are_named(tmp_path, capsys, flags, message):
@@ -134,3 +134,17 @@ def test_compile_options_from_the_cli(tmp_path):
     assert "retryPolicy" not in pipeline_doc["root"]["dag"]["tasks"]["train"]
     defaults = pipeline_doc["root"]["inputDefinitions"]["parameters"]
     assert defaults["checkpoint_root"].get("defaultValue", "") == ""  # in the pod
+
+
+def test_every_step_checks_the_image_version(compiled):
+    """Each step gets the compiled version and image, and its body imports components._impl,
+    whose import compares them with the image's package (components/_impl/runtime.py)."""
+    from nac import __version__
+
+    for name, executor in compiled[0]["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        assert env == {"NAC_PIPELINE_VERSION": __version__,
+                       "NAC_PIPELINE_IMAGE": container["image"]}, name
+        assert "from components._impl" in container["args"][-1] + " ".join(
+            container["command"]), f"{name} does not import components._impl"

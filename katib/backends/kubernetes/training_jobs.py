@@ -1,4 +1,4 @@
-"""Final training on a cluster: a Training Operator v1 PyTorchJob (elastic) or a Trainer v2 TrainJob.
+"""Final training on a cluster: a Training Operator v1 PyTorchJob (elastic) or Trainer v2 TrainJob.
 
     job = ElasticTrainingJob(name="train-digits", image=IMAGE, args=[...worker options...],
                              min_workers=1, max_workers=4)
@@ -91,8 +91,12 @@ def _container(job: ElasticTrainingJob) -> dict[str, Any]:
         limits["nvidia.com/gpu"] = job.gpus
     return {
         "name": CONTAINER, "image": job.image, "command": _command(job),
+        # LOGLEVEL=INFO: the elastic agent logs every membership change. The last variable
+        # works around torch's shared rendezvous store deadlock on scale-up (nac.distributed.
+        # launch.TORCHRUN_ENV; the scale-up is exactly what elasticPolicy is for).
         "env": [{"name": "PYTHONUNBUFFERED", "value": "1"},
-                {"name": "LOGLEVEL", "value": "INFO"}],  # the elastic agent logs membership
+                {"name": "LOGLEVEL", "value": "INFO"},
+                {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"}],
         "resources": {"requests": dict(limits), "limits": dict(limits)},
         "ports": [{"name": "c10d", "containerPort": RDZV_PORT}],
         "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT},
@@ -106,8 +110,8 @@ def _container(job: ElasticTrainingJob) -> dict[str, Any]:
 def _pod_spec(job: ElasticTrainingJob) -> dict[str, Any]:
     return {
         "serviceAccountName": job.service_account,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                            "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                            "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [_container(job)],
         "volumes": [{"name": "checkpoints",
                      "persistentVolumeClaim": {"claimName": job.checkpoint_pvc}},
@@ -285,6 +289,18 @@ class TrainingJobClient:
                 raise RuntimeError(f"failed to create {body['kind']} {namespace}/{name}: "
                                    f"{e.status} {e.reason}") from e
         return name
+
+    def delete(self, kind: str, name: str, *, namespace: str | None = None) -> None:
+        """Cancel a job (the operator removes its pods); a missing job is not an error."""
+        from kubernetes.client.exceptions import ApiException
+
+        group, version, plural, _ = KINDS[kind]
+        try:
+            self.api.delete_namespaced_custom_object(group, version,
+                                                     namespace or self.namespace, plural, name)
+        except ApiException as e:
+            if e.status != 404:
+                raise
 
     def wait(self, kind: str, name: str, *, timeout: float = 24 * 3600,
              namespace: str | None = None) -> dict[str, Any]:

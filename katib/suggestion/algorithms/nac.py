@@ -46,7 +46,7 @@ from ..trials import Condition, TrialView
 from .base import Algorithm, Assignment, SuggestionRequest
 from .nac_config import TABLE, NacConfig, config_from
 
-_CACHE_SIZE = 256
+_CACHE_SIZE = 64  # per cache; one Experiment needs a handful of entries
 
 
 @dataclass

@@ -53,7 +53,9 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("tpe", "multivariate-tpe", "random", "cmaes", "grid", "gp", "qmc")
 _MODEL_SAMPLERS = ("tpe", "multivariate-tpe", "cmaes", "gp")
-_MAX_CACHED_STUDIES = 16
+# One suggestion Deployment serves one Experiment (katib.local: one run), so two cached
+# studies cover it; each holds the whole history as optuna trials.
+_MAX_CACHED_STUDIES = 2
 _MAX_GRID_POINTS = 1_000_000
 _STD_NORMAL = NormalDist()
 
@@ -465,14 +467,16 @@ def _make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
             extra["gamma"] = functools.partial(_hyperopt_gamma, cfg.gamma)
         if cfg.prior_weight is not None:
             extra["prior_weight"] = cfg.prior_weight
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=cfg.n_startup_trials,
-            n_ei_candidates=cfg.n_ei_candidates,
-            multivariate=cfg.sampler == "multivariate-tpe",
-            constant_liar=False,
-            **extra,
-        )
+        with warnings.catch_warnings():  # optuna 5 marks `gamma` deprecated (removal in 6)
+            warnings.simplefilter("ignore", FutureWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=cfg.n_startup_trials,
+                n_ei_candidates=cfg.n_ei_candidates,
+                multivariate=cfg.sampler == "multivariate-tpe",
+                constant_liar=False,
+                **extra,
+            )
     if cfg.sampler == "gp":
         return optuna.samplers.GPSampler(
             seed=seed, n_startup_trials=cfg.n_startup_trials, warn_independent_sampling=False

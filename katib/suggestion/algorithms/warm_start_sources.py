@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +96,9 @@ def _read_document(item: str) -> dict[str, Any]:
     parsed = urllib.parse.urlparse(item)
     try:
         if parsed.scheme in ("http", "https"):
-            with urllib.request.urlopen(item, timeout=_FETCH_TIMEOUT_S) as resp:  # noqa: S310
+            from urllib.request import urlopen  # http.client, email: loaded only for URLs
+
+            with urlopen(item, timeout=_FETCH_TIMEOUT_S) as resp:  # noqa: S310
                 text = resp.read().decode("utf-8")
         else:
             path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else item)

@@ -66,7 +66,7 @@ def test_grpc_construction_matches_in_process_construct(tmp_path: Path) -> None:
             reply = stub.GetSuggestions(T.request(exp, trials), timeout=60)
             item = reply.parameter_assignments[0]
             a = T.assignments_of(item)
-            assert item.trial_name == f"nac-e2e-i{a['iteration']}-r0"
+            assert item.trial_name == f"nac-e2e-i{a['iteration']}-t{len(trials)}"
             specs.append(a["architecture"])
             metrics = run_trial(a, tmp_path)
             assert set(metrics) >= {"epoch", "loss", "accuracy", "nac-stats"}

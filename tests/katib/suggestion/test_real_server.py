@@ -115,7 +115,7 @@ def test_two_experiments_interleaved_match_separate_runs(server: ServerProcess) 
         n_trials.append(T.trial(p.trial_name, T.assignments_of(p),
                                 metrics={"accuracy": "0.5", "nac-stats": _stats(p)},
                                 completion_time=T.rfc3339(i)))
-    assert [t.name for t in n_trials][:3] == ["nas-b-i0-r0", "nas-b-i1-r0", "nas-b-i1-r1"]
+    assert [t.name for t in n_trials][:3] == ["nas-b-i0-t0", "nas-b-i1-t1", "nas-b-i1-t2"]
 
 
 def _stats(p) -> str:
@@ -152,7 +152,7 @@ def test_killed_and_restarted_server_continues_from_the_history(server: ServerPr
         done = [T.trial(first.trial_name, T.assignments_of(first),
                         metrics={"accuracy": "0.5", "nac-stats": _stats(first)})]
         expected = values(local(T.request(nas, done)))
-        assert expected[0][0] == "resume-nas-i1-r0"
+        assert expected[0][0] == "resume-nas-i1-t1"
     finally:
         restarted.close(signal.SIGKILL)
     third = ServerProcess()

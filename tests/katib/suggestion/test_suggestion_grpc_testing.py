@@ -124,9 +124,11 @@ class _BrokenRegistry(AlgorithmRegistry):
 
 
 def test_exceptions_become_internal_never_unknown() -> None:
+    """A crash in validation is INVALID_ARGUMENT: Katib v0.19.0 counts only INVALID_ARGUMENT
+    and UNKNOWN as a failed validation and starts the Experiment on any other code."""
     server = _server(SuggestionServicer(_BrokenRegistry()))
     _, _, code, details = _validate(server, T.hpo_experiment())
-    assert code == grpc.StatusCode.INTERNAL
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "ZeroDivisionError: division by zero" in details
     _, _, code, details = _call(server, "GetSuggestions", T.request(T.hpo_experiment(), count=2))
     assert code == grpc.StatusCode.INTERNAL

@@ -98,3 +98,60 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path: Path, capsys) 
     # a finished run restarted again reports its last epoch instead of nothing
     assert main([*args, "--checkpoint-dir", str(ckpt)]) == 0
     assert strip_timestamp(capsys.readouterr().out.splitlines()[0]) == "epoch=2"
+
+
+# Go's time.RFC3339Nano layout "2006-01-02T15:04:05.999999999Z07:00" as time.Parse accepts it.
+GO_RFC3339_NANO = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+
+
+def test_metric_lines_carry_the_timestamp_katibs_collector_parses() -> None:
+    """kubeflow/katib@v0.19.0 (578e60f1) pkg/metricscollector/v1beta1/file-metricscollector/
+    file-metricscollector.go:parseLogsInTextFormat: `ls := strings.SplitN(logline, " ", 2)`,
+    then `time.Parse(time.RFC3339Nano, ls[0])`; a line without it gets 0001-01-01T00:00:00Z.
+    katib.local's collector must read the same lines (it applies the filters to the line)."""
+    from datetime import UTC, datetime
+
+    from katib.local.collector import MetricsCollector
+    from katib.trial.metric_lines import metric_line
+
+    stats = nac_stats.encode({"c1/1x1": 0.5}, {})
+    lines = [metric_line("epoch", 1), metric_line("accuracy", "0.9861"),
+             metric_line("nac-stats", stats)]
+    for line in lines:
+        head, rest = line.split(" ", 1)
+        assert GO_RFC3339_NANO.fullmatch(head), head
+        when = datetime.fromisoformat(head)
+        assert abs((datetime.now(UTC) - when).total_seconds()) < 60
+        assert strip_timestamp(line) == rest
+    collector = MetricsCollector(["accuracy", "nac-stats"], {"accuracy": "max",
+                                                             "nac-stats": "latest"},
+                                 [NUMERIC.pattern, STATS.pattern])
+    for line in lines:
+        collector.feed(line)
+    assert collector.observation() == {"accuracy": "0.9861", "nac-stats": stats}
+
+
+def test_stop_trial_fails_at_once_naming_the_reason(capsys) -> None:
+    from katib.nac_schedule import stop_value
+
+    reason = "iteration 1 statistics cannot drive restructuring: key 'x' is not in it"
+    assert main(["--data", "builtin:digits", "--architecture", stop_value(reason)]) == 2
+    err = capsys.readouterr().err
+    assert f"the nac suggestion stopped this Experiment: {reason}" in err
+
+
+def test_recipe_flags_round_trip_every_recipe_field() -> None:
+    from dataclasses import fields
+
+    from katib.trial.cli import parse_args, train_config
+    from katib.trial.recipe import RECIPE_FLAGS, recipe_args
+    from nac.training import TrainConfig
+
+    want = TrainConfig(epochs=4, batch_size=16, lr=0.02, momentum=0.8, nesterov=False,
+                       weight_decay=1e-4, schedule="constant", min_lr=0.001, grad_clip=None,
+                       dropout=0.3, label_smoothing=0.1, val_every=2)
+    got = train_config(parse_args(["--data", "builtin:digits", *recipe_args(want)]))
+    assert {f.name: getattr(got, f.name) for f in fields(TrainConfig) if f.name in RECIPE_FLAGS} \
+        == {f.name: getattr(want, f.name) for f in fields(TrainConfig) if f.name in RECIPE_FLAGS}
+    assert train_config(parse_args(["--data", "x"])) == TrainConfig()  # defaults unchanged

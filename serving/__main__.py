@@ -1,0 +1,45 @@
+"""`python -m serving` (`nac-serve`): run KServe's model server on one Model directory.
+
+KServe's own flags (`--http_port`, `--grpc_port`, `--workers`, ...) are parsed by the kserve
+package itself; this CLI adds the model directory, the served name and the variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n")[0])
+    ap.add_argument("--model-dir", required=True,
+                    help="a nac-model directory (train or compress output; KServe mounts a "
+                         "storageUri at /mnt/models)")
+    ap.add_argument("--model-name", default="nac", help="name in /v2/models/{name}")
+    ap.add_argument("--variant", default="auto",
+                    help="auto (what compress selected, else torch), torch, fp32, fp16, int8, "
+                         "pruned")
+    ap.add_argument("--http-port", type=int, default=8080)
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads per request")
+    args, _ = ap.parse_known_args(argv)
+    if args.threads < 1:
+        ap.error("--threads: must be >= 1")
+    from kserve import ModelServer
+
+    from serving.model import NACModel
+
+    model = NACModel(args.model_name, args.model_dir, variant=args.variant,
+                     threads=args.threads)
+    try:
+        model.load()
+    except ValueError as e:  # nac.export.ModelError is a ValueError: say what to fix, exit 2
+        print(f"serve: {e}", file=sys.stderr)
+        return 2
+    print(f"serve: {args.model_name} ({model.variant}) from {args.model_dir} on port "
+          f"{args.http_port}", flush=True)
+    ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

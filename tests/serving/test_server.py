@@ -1,0 +1,172 @@
+"""The real KServe model server (`python -m serving`) over HTTP on 127.0.0.1, v2 protocol.
+
+Open Inference Protocol (KServe docs, "V2 protocol"): health at /v2/health/ready, inference at
+POST /v2/models/{name}/infer, errors as HTTP 4xx with the body {"error": "<message>"}.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nac.compress import CompressConfig, compress_model
+from nac.data import Dataset, fit_normalization
+from nac.export import load_model, predict, save_model
+from nac.model import build_model
+from nac.spec import initial_envelopenet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(port: int, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+    conn.request(method, path, data, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    try:
+        return resp.status, json.loads(raw)
+    except json.JSONDecodeError:
+        return resp.status, {"raw": raw.decode(errors="replace")}
+
+
+def _start(model_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "serving", "--model-dir", str(model_dir),
+                             "--http-port", str(port), *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read()}")
+        try:
+            if _request(port, "GET", "/v2/health/ready")[0] == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("server never became ready")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _data() -> Dataset:
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 3
+    x = (rng.normal(size=(48, 1, 8, 8)) * 3 + 8 + 2 * y[:, None, None, None]).astype(np.float32)
+    ds = Dataset(x=x, y=y, classes=["a", "b", "c"], source="test:synthetic", split="train")
+    ds.normalization = fit_normalization(ds)
+    return ds
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    spec = initial_envelopenet((1, 8, 8), 3, stages=2, layers_per_stage=(1, 1),
+                               stem_channels=8, stem_kernel=3, lrn=False,
+                               envelope=("1x1", "3x3", "3x3sep"))
+    ds = _data()
+    return save_model(tmp_path_factory.mktemp("serve") / "model", build_model(spec).eval(),
+                      spec, ds.classes, normalization=ds.normalization), ds
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    proc, port = _start(model_dir[0])
+    yield port
+    _stop(proc)
+
+
+def _infer_body(x: np.ndarray, **overrides: object) -> dict:
+    tensor = {"name": "input", "shape": list(x.shape), "datatype": "FP32",
+              "data": x.ravel().tolist(), **overrides}
+    return {"inputs": [tensor]}
+
+
+@pytest.mark.slow
+def test_ready_and_infer_match_in_process_predict(server, model_dir):
+    directory, ds = model_dir
+    assert _request(server, "GET", "/v2/health/ready") == (200, {"ready": True})
+    status, meta = _request(server, "GET", "/v2/models/nac")
+    assert status == 200 and meta["name"] == "nac"
+    x = ds.x[:5]
+    status, doc = _request(server, "POST", "/v2/models/nac/infer", _infer_body(x))
+    assert status == 200, doc
+    out = {o["name"]: o for o in doc["outputs"]}
+    probs = np.asarray(out["probabilities"]["data"], dtype=np.float32).reshape(5, 3)
+    model, m = load_model(directory)
+    np.testing.assert_allclose(probs, predict(model, m, x), atol=1e-5)
+    assert out["class_index"]["data"] == probs.argmax(1).tolist()
+    assert doc["model_name"] == "nac" and doc["parameters"]["variant"] == "torch"
+    flat = _infer_body(x.reshape(5, 64))  # [N, C*H*W] is accepted too
+    assert _request(server, "POST", "/v2/models/nac/infer", flat)[0] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("body", "field"), [
+    (_infer_body(np.zeros((1, 1, 4, 4), np.float32)), "inputs[0].shape"),
+    ({"inputs": [{"name": "input", "shape": [1, 64], "datatype": "BYTES",
+                  "data": ["a"] * 64}]}, "inputs[0].datatype"),
+    ({"inputs": []}, "inputs"),
+    (_infer_body(np.zeros((1, 64), np.float32), data=[0.0] * 3), "inputs[0].data"),
+    (_infer_body(np.full((1, 64), np.nan, np.float32)), "NaN"),
+])
+def test_bad_requests_get_the_protocol_error_shape(server, body, field):
+    status, doc = _request(server, "POST", "/v2/models/nac/infer", body)
+    assert 400 <= status < 500, doc
+    assert set(doc) == {"error"} and field in doc["error"], doc
+
+
+@pytest.mark.slow
+def test_unknown_model_and_malformed_json(server):
+    status, doc = _request(server, "POST", "/v2/models/other/infer",
+                           _infer_body(np.zeros((1, 64), np.float32)))
+    assert status == 404 and "error" in doc
+    status, doc = _request(server, "POST", "/v2/models/nac/infer", "{not json")
+    assert 400 <= status < 500 and "error" in doc
+
+
+@pytest.mark.slow
+def test_serves_the_compressed_int8_variant(model_dir, tmp_path):
+    directory, ds = model_dir
+    out = tmp_path / "compressed"
+    compress_model(directory, out, ds, ds, CompressConfig(
+        variants=("fp32", "int8"), latency_iters=5, calibration_rows=32),
+        log=lambda *_: None)
+    proc, port = _start(out, "--variant", "int8")
+    try:
+        status, doc = _request(port, "POST", "/v2/models/nac/infer", _infer_body(ds.x[:4]))
+        assert status == 200 and doc["parameters"]["variant"] == "int8"
+        probs = np.asarray(doc["outputs"][0]["data"]).reshape(4, 3)
+        assert np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    finally:
+        _stop(proc)
+
+
+def test_cli_refuses_a_missing_variant_with_exit_code_2(model_dir):
+    done = subprocess.run([sys.executable, "-m", "serving", "--model-dir", str(model_dir[0]),
+                           "--variant", "int8"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 2 and "variant" in done.stderr and "compress" in done.stderr
