@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--source", default="builtin:digits")
     ap.add_argument("--epochs", type=int, default=8, help="quick training when no --model")
     ap.add_argument("--prune-epochs", type=int, default=5)
-    ap.add_argument("--prune-target", type=float, default=0.5, help="MAC ratio to prune to")
+    ap.add_argument("--prune-target", type=float, default=0.55, help="MAC ratio to prune to")
     ap.add_argument("--iters", type=int, default=300, help="batch-1 calls per variant")
     ap.add_argument("--budget", type=float, default=0.005, help="accuracy budget (fraction)")
     args = ap.parse_args()

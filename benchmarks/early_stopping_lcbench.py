@@ -96,8 +96,9 @@ def experiment(name: str, sampler: str, seed: int, stopping: str, eta: int, r_mi
             pb.AlgorithmSetting(name="random_state", value=str(seed))]),
         parallel_trial_count=1, max_trial_count=100_000)
     for n, kind, lo, hi, dist in PARAMS:
-        spec.parameter_specs.parameters.add(name=n, parameter_type=kind, feasible_space=pb.FeasibleSpace(
-            min=lo, max=hi, distribution=dist))
+        spec.parameter_specs.parameters.add(
+            name=n, parameter_type=kind,
+            feasible_space=pb.FeasibleSpace(min=lo, max=hi, distribution=dist))
     if stopping == "asha":
         spec.early_stopping.algorithm_name = "asha"
         for k, v in (("reduction_factor", eta), ("min_resource", r_min), ("max_resource", EPOCHS)):

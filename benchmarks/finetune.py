@@ -1,15 +1,18 @@
 """Fine-tuning measured: a new task with few labels, from scratch vs from a parent model.
 
 The task split of transfer-learning benchmarks: a parent network is trained on the source
-classes (0-4) of a built-in data set; the target task is the other classes (5-9) with only
-`--shots` labelled rows per class; every remaining target row is the test set. For each of 3
-seeds, side by side in one run, on the same architecture (the `small_images` initial
-EnvelopeNet) and recipe (SGD + Nesterov, cosine, batch 32):
+classes (0-4) of a built-in data set (one parent, every source row: the "earlier run"); the
+target task is the other classes (5-9) with only `--shots` labelled rows per class and
+`--test-per-class` other target rows per class as the test set. For each of 3 seeds (the
+labelled rows, the test rows and the training seed), side by side in one run, on the same
+architecture (the `small_images` initial EnvelopeNet, `--stem-channels` wide) and recipe (SGD
++ Nesterov, cosine, batch 32, lr 0.05):
 
 - scratch, `--epochs` epochs (its final test accuracy is the target), and scratch with
   `--short` epochs (the equal-epochs comparison; its own full cosine schedule);
-- freeze (head only) and two_stage (head, then the top cells at lr/10, BN statistics kept),
-  `--short` epochs each, from that seed's parent (head re-initialised: other classes).
+- freeze (head only, at 10x lr) and two_stage (`--head-epochs` of head only, then the top
+  `--unfreeze-cells` cells at lr * `--stage2-lr-factor`, BN statistics kept), `--short`
+  epochs each, from the parent (head re-initialised: other classes).
 
 Epochs to target = first epoch whose test accuracy >= scratch's final accuracy (a run that
 never gets there scores its epochs + 1). Gain at equal epochs = two_stage - scratch after
@@ -63,14 +66,15 @@ def _subset(ds: Dataset, idx: np.ndarray, classes: tuple[int, ...], split: str,
     return out
 
 
-def _tasks(ds: Dataset, shots: int, seed: int) -> tuple[Dataset, Dataset, Dataset]:
+def _tasks(ds: Dataset, shots: int, seed: int, test_per_class: int
+           ) -> tuple[Dataset, Dataset, Dataset]:
     rng = np.random.default_rng(seed)
     src = np.flatnonzero(np.isin(ds.y, SOURCE_CLASSES))
     few, rest = [], []
     for c in TARGET_CLASSES:
         rows = rng.permutation(np.flatnonzero(ds.y == c))
         few.extend(rows[:shots])
-        rest.extend(rows[shots:])
+        rest.extend(rows[shots:shots + test_per_class])
     source = _subset(ds, src, SOURCE_CLASSES, "train")
     target = _subset(ds, np.array(few), TARGET_CLASSES, "train")
     test = _subset(ds, np.array(rest), TARGET_CLASSES, "test", target.normalization)
@@ -88,51 +92,63 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", default=_default_source())
     ap.add_argument("--shots", type=int, default=20, help="labelled target rows per class")
-    ap.add_argument("--epochs", type=int, default=40, help="scratch epochs (sets the target)")
+    ap.add_argument("--epochs", type=int, default=30, help="scratch epochs (sets the target)")
     ap.add_argument("--short", type=int, default=10, help="fine-tuning / equal-epochs budget")
-    ap.add_argument("--parent-epochs", type=int, default=30)
+    ap.add_argument("--parent-epochs", type=int, default=12)
+    ap.add_argument("--stem-channels", type=int, default=16, help="network width (stem)")
+    ap.add_argument("--test-per-class", type=int, default=50, help="target test rows per class")
+    ap.add_argument("--head-epochs", type=int, default=2, help="two_stage: head-only epochs")
+    ap.add_argument("--unfreeze-cells", type=int, default=4, help="two_stage: top cells trained")
+    ap.add_argument("--stage2-lr-factor", type=float, default=0.5)
     args = ap.parse_args()
     started = time.perf_counter()
     ds = ingest(args.source)
-    settings = NACSettings.small_images()
+    settings = NACSettings.small_images(stem_channels=args.stem_channels)
+    two_stage = FinetuneConfig(mode="two_stage", head_epochs=args.head_epochs,
+                               unfreeze_cells=args.unfreeze_cells,
+                               stage2_lr_factor=args.stage2_lr_factor)
     recipe = dict(batch_size=32, lr=0.05, schedule="cosine", threads=1)
     print(f"data {args.source}: {ds.rows} rows {list(ds.x.shape[1:])}; source classes "
           f"{SOURCE_CLASSES}, target {TARGET_CLASSES} with {args.shots} labels/class; "
           "2-vCPU VM, shared")
-    rows, per_seed = [], []
+    per_seed = []
     with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
+        # One parent (the "earlier pipeline run"), trained on every source-class row.
+        source, _, _ = _tasks(ds, args.shots, 0, args.test_per_class)
+        spec = settings.initial_spec(tuple(ds.x.shape[1:]), len(SOURCE_CLASSES))
+        t0 = time.perf_counter()
+        parent_run = train(spec, source, None, TrainConfig(epochs=args.parent_epochs, seed=0,
+                                                           **recipe))
+        parent_dir = save_model(Path(tmp) / "parent", parent_run.model, spec, source.classes,
+                                normalization=source.normalization,
+                                hyperparameters={"data_source": args.source})
+        parent = load_parent(parent_dir)
+        child = child_spec(parent, len(TARGET_CLASSES), tuple(ds.x.shape[1:]))
+        print(f"parent: {source.rows} rows, {args.parent_epochs} epochs, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
         for seed in SEEDS:
-            source, target, test = _tasks(ds, args.shots, seed)
-            spec = settings.initial_spec(tuple(ds.x.shape[1:]), len(SOURCE_CLASSES))
-            parent_run = train(spec, source, None, TrainConfig(
-                epochs=args.parent_epochs, seed=seed, **recipe))
-            parent_dir = save_model(Path(tmp) / f"parent-{seed}", parent_run.model, spec,
-                                    source.classes, normalization=source.normalization,
-                                    hyperparameters={"data_source": args.source})
-            parent = load_parent(parent_dir)
-            child = child_spec(parent, len(TARGET_CLASSES), tuple(ds.x.shape[1:]))
+            _, target, test = _tasks(ds, args.shots, seed, args.test_per_class)
 
             def curve(result: object) -> list[float]:
                 return [float(h.val_accuracy) for h in result.history]
 
             scratch = train(child, target, test, TrainConfig(epochs=args.epochs, seed=seed,
                                                              **recipe))
-            scratch_short = train(child, target, test, TrainConfig(epochs=args.short, seed=seed,
-                                                                   **recipe))
+            scratch_short = train(child, target, test, TrainConfig(
+                epochs=args.short, seed=seed, val_every=args.short, **recipe))
             short = TrainConfig(epochs=args.short, seed=seed, **recipe)
             frozen = finetune(parent, child, target, test, short, FinetuneConfig(mode="freeze"),
                               classes=target.classes)
-            two = finetune(parent, child, target, test, short,
-                           FinetuneConfig(mode="two_stage"), classes=target.classes)
+            two = finetune(parent, child, target, test, short, two_stage,
+                           classes=target.classes)
             goal = curve(scratch)[-1]
             rec = {"seed": seed, "target": goal,
                    "scratch": _to_target(curve(scratch), goal),
                    "freeze": _to_target(curve(frozen), goal),
                    "two_stage": _to_target(curve(two), goal),
-                   "scratch_short": curve(scratch_short)[-1],
+                   "scratch_short": float(scratch_short.val_accuracy),
                    "freeze_short": curve(frozen)[-1], "two_stage_short": curve(two)[-1]}
             per_seed.append(rec)
-            rows.append(rec)
             print(f"seed {seed}: scratch {args.epochs} ep {goal:.4f} (reached at epoch "
                   f"{rec['scratch']}); at {args.short} ep: scratch {rec['scratch_short']:.4f}, "
                   f"freeze {rec['freeze_short']:.4f} (target at {rec['freeze']}), two_stage "
@@ -154,6 +170,9 @@ def main() -> None:
             round(gain_freeze, 2), "equal_epochs": args.short, "scratch_epochs": args.epochs,
         "scratch_final_acc": round(statistics.median(r["target"] for r in per_seed), 4),
         "data": args.source, "shots": args.shots, "seeds": len(SEEDS),
+        "test_rows_per_class": args.test_per_class, "two_stage": {
+            "head_epochs": args.head_epochs, "unfreeze_cells": args.unfreeze_cells,
+            "stage2_lr_factor": args.stage2_lr_factor},
         "wall_seconds": round(time.perf_counter() - started, 1)}
     print("RESULT " + json.dumps(result))
 

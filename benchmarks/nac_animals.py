@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--search-epochs", type=int, default=2)
     p.add_argument("--inherit-epochs", type=int, default=1)
     p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--stem", type=int, default=16)
+    p.add_argument("--stem", type=int, default=12)
+    p.add_argument("--batch", type=int, default=20)
     p.add_argument("--out", default="/tmp/nac_animals")
     args = p.parse_args(argv)
     started = time.perf_counter()
@@ -77,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"iterations": args.iterations, "layers_per_stage": (2, 2, 1),
                     "max_layers_per_stage": (4, 4, 1), "stem_channels": args.stem,
                     "stem_kernel": 3, "lrn": False, "inherit_epochs": args.inherit_epochs}
-        search_training = {"epochs": args.search_epochs, "batch_size": 50, "lr": 0.05,
+        search_training = {"epochs": args.search_epochs, "batch_size": args.batch, "lr": 0.05,
                            "schedule": "cosine", "grad_clip": 5.0, "weight_decay": 3e-4,
                            "stats": True, "val_every": 1000}
-        final_training = {"epochs": args.final_epochs, "batch_size": 50, "lr": 0.05,
+        final_training = {"epochs": args.final_epochs, "batch_size": args.batch, "lr": 0.05,
                           "schedule": "cosine", "weight_decay": 3e-4, "label_smoothing": 0.1}
         threads, jobs = 1, args.jobs
     cfg = {"settings": settings, "search_training": search_training,

@@ -45,15 +45,22 @@ def _light(task: dsl.PipelineTask, options: PipelineOptions) -> dsl.PipelineTask
 
 
 def _training(task: dsl.PipelineTask, options: PipelineOptions,
-              accelerator: "str | dsl.PipelineChannel") -> dsl.PipelineTask:
+              plan: "dsl.PipelineTask | None" = None) -> dsl.PipelineTask:
     """CPU/memory (incl. the memory-backed /dev/shm), accelerator + toleration, retry, deadline.
 
-    `accelerator` may be the preflight step's output: the driver resolves it per run, and an
-    empty type requests nothing (backend/src/v2/driver/driver.go initPodSpecPatch).
+    With `plan` (the preflight task) the accelerator, CPU and memory are its outputs, which
+    the driver resolves per run (an empty accelerator type requests none:
+    backend/src/v2/driver/driver.go initPodSpecPatch / getPodResource), so a step that only
+    waits for a Katib Experiment holds no GPU; otherwise the compiled values.
     """
     _common(task, options)
-    task.set_cpu_request(options.training.cpu).set_cpu_limit(options.training.cpu)
-    task.set_memory_request(options.training.memory).set_memory_limit(options.training.memory)
+    cpu = plan.outputs["cpu"] if plan else options.training.cpu
+    memory = plan.outputs["memory"] if plan else options.training.memory
+    accelerator = plan.outputs["accelerator"] if plan else options.accelerator
+    task.set_cpu_request(cpu).set_cpu_limit(cpu)
+    task.set_memory_request(memory).set_memory_limit(memory)
+    if plan:
+        task.after(plan)
     kubernetes.empty_dir_mount(task, volume_name="dshm", mount_path="/dev/shm",
                                medium="Memory", size_limit=options.shm_size)
     if options.accelerator:
@@ -135,8 +142,11 @@ def build_pipeline(options: PipelineOptions | None = None):  # -> GraphComponent
                 empty: inside the train pod, no resume after a pod restart).
         """
         job = dsl.PIPELINE_JOB_ID_PLACEHOLDER
-        checked = _light(preflight(checkpoint_dir=checkpoint_root, run_id=job, backend=backend,
-                                   accelerator=options.accelerator), options)
+        checked = _light(preflight(
+            checkpoint_dir=checkpoint_root, run_id=job, backend=backend,
+            accelerator=options.accelerator, training_cpu=options.training.cpu,
+            training_memory=options.training.memory, waiting_cpu=options.light.cpu,
+            waiting_memory=options.light.memory), options)
         ingested = _light(ingest(source=source, label_column=label_column,
                                  image_shape=image_shape), options)
         split = _light(preprocess(dataset=ingested.outputs["dataset"],
@@ -148,7 +158,7 @@ def build_pipeline(options: PipelineOptions | None = None):  # -> GraphComponent
                             settings=nac_settings, backend=backend, seed=seed,
                             namespace=namespace, trial_image=options.image,
                             timeout_seconds=options.katib_wait_s)
-        _training(search, options, accelerator=checked.output).after(checked)
+        _training(search, options, plan=checked)
 
         tuned = tune(train_data=split.outputs["train"], val_data=split.outputs["val"],
                      architecture=search.outputs["architecture"], search_space=search_space,
@@ -156,14 +166,14 @@ def build_pipeline(options: PipelineOptions | None = None):  # -> GraphComponent
                      epochs=tune_epochs, algorithm=tune_algorithm, backend=backend, seed=seed,
                      namespace=namespace, trial_image=options.image,
                      timeout_seconds=options.katib_wait_s)
-        _training(tuned, options, accelerator=checked.output).after(checked)
+        _training(tuned, options, plan=checked)
 
         trained = train(train_data=split.outputs["train"], val_data=split.outputs["val"],
                         architecture=search.outputs["architecture"],
                         hyperparameters=tuned.outputs["best_hyperparameters"],
                         epochs=train_epochs, seed=seed, checkpoint_dir=checkpoint_root,
                         run_id=job)
-        _training(trained, options, accelerator=options.accelerator)
+        _training(trained, options)
         if options.checkpoint_pvc:
             for task in (checked, trained):
                 kubernetes.mount_pvc(task, pvc_name=options.checkpoint_pvc,

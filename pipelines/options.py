@@ -122,11 +122,15 @@ class PipelineOptions:
         self.training.check("training")
         self.light.check("light")
         shm = memory_bytes(self.shm_size)
-        if memory_bytes(self.training.memory) - shm < MIN_PROCESS_MEMORY:
-            raise ValueError(
-                f"--shm-size {self.shm_size} leaves under 1Gi of --training-memory "
-                f"{self.training.memory}: a memory-backed /dev/shm counts against the pod's "
-                "memory limit; raise --training-memory or lower --shm-size")
+        # The search/tune steps keep their /dev/shm while they only wait for Katib with the
+        # light steps' memory (components/_impl/preflight.py), so both must leave room.
+        for flag, memory in (("--training-memory", self.training.memory),
+                             ("--light-memory", self.light.memory)):
+            if memory_bytes(memory) - shm < MIN_PROCESS_MEMORY:
+                raise ValueError(
+                    f"--shm-size {self.shm_size} leaves under 1Gi of {flag} {memory}: a "
+                    "memory-backed /dev/shm counts against the pod's memory limit; raise "
+                    f"{flag} or lower --shm-size")
         if self.retries < 0:
             raise ValueError(f"--retries must be >= 0, got {self.retries}")
         if not _DURATION.match(self.retry_backoff):

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
                          "pruned")
     ap.add_argument("--http-port", type=int, default=8080)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per request")
+    ap.add_argument("--request-log", action="store_true",
+                    help="log every request and its timing (KServe's access and trace logs); "
+                         "off by default: at batch 1 the log lines cost more than the model")
     args, _ = ap.parse_known_args(argv)
     if args.threads < 1:
         ap.error("--threads: must be >= 1")
@@ -37,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"serve: {args.model_name} ({model.variant}) from {args.model_dir} on port "
           f"{args.http_port}", flush=True)
-    ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
+    server = ModelServer(http_port=args.http_port, enable_grpc=False, workers=1,
+                         enable_latency_logging=args.request_log)
+    if not args.request_log:
+        import logging
+
+        from kserve.logging import KSERVE_TRACE_LOGGER_NAME
+
+        for name in ("uvicorn.access", KSERVE_TRACE_LOGGER_NAME):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    server.start([model])
     return 0
 
 

@@ -22,6 +22,7 @@ variant name (`fp32`, `int8`, ...) forces one.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -127,4 +128,5 @@ class NACModel(Model):
         c_out = InferOutput(name="class_index", shape=list(top.shape), datatype="INT64")
         c_out.set_data_from_numpy(top, binary_data=False)
         return InferResponse(model_name=self.name, infer_outputs=[p_out, c_out],
-                             response_id=payload.id, parameters={"variant": self.variant})
+                             response_id=payload.id or str(uuid.uuid4()),
+                             parameters={"variant": self.variant})

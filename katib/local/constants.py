@@ -17,7 +17,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DEFAULT_PARALLEL_TRIAL_COUNT = 3
 
 #: Algorithms our suggestion service serves (katib.suggestion).
-SERVED_ALGORITHMS = (*BUILTIN_SAMPLERS, WARM_START, NAC)
+SERVED_ALGORITHMS = (*BUILTIN_SAMPLERS, WARM_START, NAC, "multi-objective")
 #: Katib algorithms we do not serve, with what to use instead.
 REFUSED_ALGORITHMS = {
     "enas": "it needs Katib's ENAS controller; use 'nac' for architecture search",

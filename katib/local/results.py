@@ -17,6 +17,7 @@ from typing import Any
 
 from katib.local import constants as c
 from katib.local.experiment import Experiment, Objective
+from katib.local.pareto import pareto_section
 from katib.suggestion.constants import RESULTS_FORMAT, RESULTS_VERSION
 from katib.suggestion.metrics import parse_metric
 from nac.atomic import write_text_atomic
@@ -110,6 +111,9 @@ def results_document(experiment: Experiment, trials: list[TrialRecord],
     }
     if algorithm_settings:
         doc["algorithm_settings"] = [{"name": n, "value": v} for n, v in algorithm_settings]
+    pareto = pareto_section(experiment, trials)  # multi-objective only
+    if pareto is not None:
+        doc["pareto"] = pareto
     return doc
 
 

@@ -1,7 +1,9 @@
 """Neutral view of ``request.trials``: condition, assignments and parsed metrics.
 
-Katib sends every trial of the experiment in any condition, metrics as strings picked by the
-metric strategy, possibly ``"unavailable"`` or non-numeric. Algorithms use
+Katib v0.19.0 sends the experiment's trials in their latest condition, except MetricsUnavailable
+trials and EarlyStopped ones without an observation (suggestionclient.go ConvertTrials; its
+total_request_number still counts them), metrics as strings picked by the metric strategy,
+possibly ``"unavailable"`` or non-numeric. Algorithms use
 :meth:`TrialView.objective` / :meth:`TrialView.metric_text`, never the proto.
 """
 

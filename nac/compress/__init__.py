@@ -55,7 +55,7 @@ class CompressConfig:
     variants: tuple[str, ...] = ("fp32", "fp16", "int8", "pruned")
     calibration_rows: int = 512
     int8_reduce_range: bool = True
-    prune_target_mac_ratio: float = 0.5
+    prune_target_mac_ratio: float = 0.55
     prune_epochs: int = 5
     threads: int = 1
     latency_iters: int = 200

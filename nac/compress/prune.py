@@ -75,6 +75,7 @@ def prepare_for_pruning(model: NACNet) -> NACNet:
                     bn.running_var.copy_(child.running_var)
                     bn.num_batches_tracked.copy_(child.num_batches_tracked)
                 bn.weight.requires_grad_(False)
+                bn.train(child.training)
                 setattr(module, name, bn)
     for block in model.blocks:
         gates = getattr(block, "gates", None)

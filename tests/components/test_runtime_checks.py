@@ -134,11 +134,15 @@ def test_a_root_owned_checkpoint_volume_fails_with_the_fix(volume, tmp_path):
     assert list((tmp_path / "ok" / "train").iterdir()) == []  # and the probe removed
 
 
-def test_preflight_checks_the_directory_and_decides_the_accelerator(tmp_path):
+def test_preflight_checks_the_directory_and_plans_the_search_and_tune_requests(tmp_path):
+    sizes = {"training_cpu": "4", "training_memory": "16Gi", "waiting_cpu": "1",
+             "waiting_memory": "4Gi"}
     assert run_preflight(checkpoint_dir=str(tmp_path), run_id="job/1", backend="local",
-                         accelerator="nvidia.com/gpu") == "nvidia.com/gpu"
+                         accelerator="nvidia.com/gpu", **sizes) == (
+        "nvidia.com/gpu", "4", "16Gi")
     assert (tmp_path / "job_1" / "train").is_dir()
     assert run_preflight(checkpoint_dir="", run_id="", backend="katib",
-                         accelerator="nvidia.com/gpu") == ""  # waiting steps hold no GPU
+                         accelerator="nvidia.com/gpu", **sizes) == (
+        "", "1", "4Gi")  # steps that only wait for Katib hold no GPU and little memory
     with pytest.raises(ValueError, match="backend 'kubeflow' is not supported"):
         run_preflight(checkpoint_dir="", run_id="", backend="kubeflow", accelerator="")

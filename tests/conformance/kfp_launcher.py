@@ -222,6 +222,34 @@ image.__doc__ = image.__doc__.format(cite=KFP.cite("backend/src/v2/driver/driver
                                                    "initPodSpecPatch"))
 
 
+def runtime_value(value: str, task: dict[str, Any], pipeline: dict[str, Any],
+                  where: str) -> list[str] | None:
+    """None if `value` is a literal; else what is wrong with the input it names (see below).
+
+    The driver resolves a `{{$.inputs.parameters['X']}}` resource field with
+    resolvePodSpecInputRuntimeParameter, which returns `ParameterValues[X].GetStringValue()`:
+    X must be an input of the task, and when it comes from another task, a STRING output of
+    a task it depends on (a number would resolve to "" and the request silently vanish).
+    """
+    m = _INPUT_PLACEHOLDER.match(str(value))
+    if not m:
+        return None
+    spec = task.get("inputs", {}).get("parameters", {}).get(m.group(1))
+    if spec is None:
+        return [f"{where} refers to {m.group(1)!r}, not an input of the task"]
+    out: list[str] = []
+    producer = spec.get("taskOutputParameter")
+    if producer:
+        ref = pipeline["root"]["dag"]["tasks"][producer["producerTask"]]["componentRef"]
+        comp = pipeline["components"][ref["name"]]
+        kind = comp["outputDefinitions"]["parameters"][producer["outputParameterKey"]]
+        if kind["parameterType"] != "STRING":
+            out.append(f"{where} comes from a {kind['parameterType']} output")
+        if producer["producerTask"] not in task.get("dependentTasks", []):
+            out.append(f"{where}: producer {producer['producerTask']} is not a dependent task")
+    return out
+
+
 def accelerator(container: dict[str, Any], task: dict[str, Any], pipeline: dict[str, Any],
                 where: str) -> list[str]:
     """resourceType + resourceCount both set; a placeholder names a STRING input of the task.
@@ -237,21 +265,7 @@ def accelerator(container: dict[str, Any], task: dict[str, Any], pipeline: dict[
     rtype, count = acc.get("resourceType", ""), acc.get("resourceCount", "")
     if not rtype or not count:
         return [f"{where}: accelerator needs both resourceType and resourceCount"]
-    m = _INPUT_PLACEHOLDER.match(rtype)
-    if m:
-        spec = task.get("inputs", {}).get("parameters", {}).get(m.group(1))
-        if spec is None:
-            return [f"{where}: resourceType refers to {m.group(1)!r}, not an input of the task"]
-        producer = spec.get("taskOutputParameter")
-        if producer:
-            ref = pipeline["root"]["dag"]["tasks"][producer["producerTask"]]["componentRef"]
-            comp = pipeline["components"][ref["name"]]
-            kind = comp["outputDefinitions"]["parameters"][producer["outputParameterKey"]]
-            if kind["parameterType"] != "STRING":
-                out.append(f"{where}: resourceType comes from a {kind['parameterType']} output")
-            if producer["producerTask"] not in task.get("dependentTasks", []):
-                out.append(f"{where}: resourceType producer {producer['producerTask']} is not a "
-                           "dependent task")
+    out += runtime_value(rtype, task, pipeline, f"{where}: resourceType") or []
     try:
         if quantity(count) < 1:
             out.append(f"{where}: accelerator count {count!r} < 1")
@@ -264,22 +278,30 @@ accelerator.__doc__ = accelerator.__doc__.format(
     cite=KFP.cite("backend/src/v2/driver/driver.go", "initPodSpecPatch"))
 
 
-def resources(container: dict[str, Any], k8s: dict[str, Any], where: str) -> list[str]:
+def resources(container: dict[str, Any], k8s: dict[str, Any], where: str,
+              task: dict[str, Any] | None = None,
+              pipeline: dict[str, Any] | None = None) -> list[str]:
     """CPU and memory requests and limits set, parseable, request <= limit, and the memory
     limit larger than the memory-backed emptyDirs (a tmpfs is charged to the pod's memory).
 
-    {cite}: getPodResource parses resourceCpu*/resourceMemory* with ParseQuantity; the
-    EmptyDirMounts block of extendPodSpecPatch mounts `medium: Memory` with its sizeLimit.
+    {cite}: getPodResource parses resourceCpu*/resourceMemory* with ParseQuantity (after
+    resolving a runtime value, checked with `runtime_value`); the EmptyDirMounts block of
+    extendPodSpecPatch mounts `medium: Memory` with its sizeLimit.
     """
     res = container.get("resources", {})
     out: list[str] = []
     values = {}
     for key in ("resourceCpuRequest", "resourceCpuLimit", "resourceMemoryRequest",
                 "resourceMemoryLimit"):
+        if key not in res:
+            out.append(f"{where}: no {key}")
+            continue
+        runtime = runtime_value(res[key], task or {}, pipeline or {}, f"{where}: {key}")
+        if runtime is not None:  # resolved per run: check the values where they are made
+            out += runtime
+            continue
         try:
             values[key] = quantity(res[key])
-        except KeyError:
-            out.append(f"{where}: no {key}")
         except ValueError as e:
             out.append(f"{where}: {key}: {e}")
     for kind in ("Cpu", "Memory"):
@@ -289,7 +311,7 @@ def resources(container: dict[str, Any], k8s: dict[str, Any], where: str) -> lis
     shm = sum(quantity(m.get("sizeLimit", "0")) for m in k8s.get("emptyDirMounts", [])
               if m.get("medium") == "Memory")
     limit = values.get("resourceMemoryLimit")
-    if shm and (limit is None or shm >= limit):
+    if shm and "resourceMemoryLimit" in res and limit is not None and shm >= limit:
         out.append(f"{where}: memory-backed emptyDirs ({shm:.0f} B) not below the memory limit")
     return out
 

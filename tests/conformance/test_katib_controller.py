@@ -253,3 +253,32 @@ def test_the_driver_sees_the_defects_it_guards_against() -> None:
         {"name": "iterations", "value": "3"}, {"name": "trials_per_iteration", "value": "2"}]
     r = KatibController(nac, fake_results()).run()
     assert r.validation.startswith("Failed: spec.maxTrialCount 8 is too small"), r.validation
+
+
+@pytest.mark.parametrize(("parallel", "replicas", "iterations"),
+                         [(p, r, n) for p in (1, 2, 4) for r in (1, 3) for n in (1, 3)])
+def test_budget_formula_holds_for_any_parallelism(parallel: int, replicas: int,
+                                                  iterations: int) -> None:
+    """The minimum maxTrialCount `nac` accepts always reaches the constructed network under
+    kubeflow/katib@v0.19.0 (578e60f1)
+    pkg/controller.v1beta1/experiment/experiment_controller.go:ReconcileTrials, whatever the
+    trial durations (each name seeds a different duration)."""
+    doc = json.loads(json.dumps(next(d for _, d in experiments()
+                                     if d["spec"]["algorithm"]["algorithmName"] == "nac")))
+    doc["metadata"]["name"] = f"nac-p{parallel}-r{replicas}-n{iterations}"
+    doc["spec"]["parallelTrialCount"] = parallel
+    doc["spec"]["maxTrialCount"] = nac_schedule.min_max_trial_count(iterations, replicas,
+                                                                    parallel)
+    doc["spec"].pop("maxFailedTrialCount", None)
+    doc["spec"]["algorithm"]["algorithmSettings"] = [
+        {"name": "iterations", "value": str(iterations)},
+        {"name": "trials_per_iteration", "value": str(replicas)},
+        {"name": "layers_per_stage", "value": "1,1,1"},
+        {"name": "max_layers_per_stage", "value": "3,3,1"}, {"name": "stem_channels", "value": "8"}]
+    r = KatibController(doc, fake_results(), repeat_calls=False).run()
+    assert r.validation == "OK" and r.duplicates == 0 and not r.errors
+    row = summary(doc["metadata"]["name"], doc, r)
+    assert row["constructed_trained"], row
+    per = {k: v for k, v in (x.split(":") for x in row["per_iteration"].split())}
+    for i in range(iterations):  # no iteration ever costs more than the formula says
+        assert int(per[str(i)]) <= replicas + parallel - 1, row

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components._impl.preflight import run_preflight
 from pipelines.options import PipelineOptions
 from pipelines.runner import compile_pipeline
 from tests.conformance import kfp_launcher as rules
@@ -104,11 +105,24 @@ def test_compiled_pipeline_meets_the_compiler_and_driver_rules(compiled):
         task_name, task = tasks[label]
         violations += rules.image(container, label, expected_image)
         violations += rules.accelerator(container, task, pipeline, label)
-        violations += rules.resources(container, k8s.get(label, {}), label)
+        violations += rules.resources(container, k8s.get(label, {}), label, task, pipeline)
         violations += rules.timeout(k8s.get(label, {}), label)
         if task_name in TRAINING:
             violations += rules.retry(task, task_name)
     violations += rules.workspace(pipeline, platform)
+    # The search/tune requests are preflight outputs: check what it resolves to per backend.
+    preflight_inputs = {k: v["runtimeValue"]["constant"] for k, v in
+                        pipeline["root"]["dag"]["tasks"]["preflight"]["inputs"]["parameters"]
+                        .items() if "runtimeValue" in v}
+    for backend in ("local", "katib"):
+        plan = run_preflight(**{**preflight_inputs, "checkpoint_dir": "", "run_id": "",
+                                "backend": backend})
+        for label in ("exec-nac-search", "exec-tune"):
+            resolved = {"resourceCpuRequest": plan.cpu, "resourceCpuLimit": plan.cpu,
+                        "resourceMemoryRequest": plan.memory, "resourceMemoryLimit": plan.memory}
+            violations += rules.resources({"resources": resolved}, k8s[label],
+                                          f"{label} ({backend})")
+        assert plan.accelerator == ("nvidia.com/gpu" if backend == "local" else "")
     assert violations == []
     accelerated = {tasks[label][0] for label, e in executors.items()
                    if e["container"].get("resources", {}).get("accelerator")}
@@ -138,8 +152,13 @@ def test_the_compiled_rules_catch_the_old_pipeline_shape():
              + rules.retry(task, "train"))
     assert "exec-train: image 'ghcr.io/x/trainer:latest' is not pinned" in found
     assert "exec-train: resourceType comes from a NUMBER_INTEGER output" in found
+    assert "exec-train: resourceType: producer plan is not a dependent task" in found
     assert "exec-train: no resourceMemoryLimit" in found
-    assert any("memory-backed emptyDirs" in v for v in found)
+    tight = {"resources": {"resourceCpuRequest": "2", "resourceCpuLimit": "1",
+                           "resourceMemoryRequest": "2Gi", "resourceMemoryLimit": "2Gi"}}
+    found_tight = rules.resources(tight, k8s, "exec-train")
+    assert "exec-train: cpu request above its limit" in found_tight
+    assert any("memory-backed emptyDirs" in v for v in found_tight)
     assert "exec-train: no activeDeadlineSeconds" in found and "train: no retryPolicy" in found
 
 

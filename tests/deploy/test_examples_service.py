@@ -90,7 +90,8 @@ def _trial_command(doc: dict[str, Any], values: dict[str, str]) -> list[str]:
             for arg in container["command"]]
 
 
-@pytest.mark.parametrize("kustomization", ["overlays/kubeflow", "overlays/kind"])
+@pytest.mark.parametrize("kustomization", ["overlays/kubeflow", "overlays/standalone",
+                                           "overlays/kind"])
 @pytest.mark.parametrize("name", ["nac-digits", "hpo-digits"])
 def test_example_validates_and_gets_suggestions_that_fill_the_template(
         kustomization: str, name: str) -> None:

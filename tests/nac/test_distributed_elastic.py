@@ -94,7 +94,7 @@ def test_one_two_three_workers(job, two_workers, monkeypatch):
     # Three workers need micro_batches divisible by 3; they train and see every row once.
     out = root / "w3"
     events3 = _run(3, [*job["args"], "--checkpoint-dir", str(out / "ck"), "--micro-batches",
-                       "6", "--epochs", "1"], out)
+                       "6", "--batch-size", "48", "--epochs", "1"], out)
     assert {e["world_size"] for e in events3 if e["event"] == "start"} == {3}
     three = json.loads((out / "result.json").read_text())
     assert three["coverage"][0]["once"] == 192 and three["val_accuracy"] is not None

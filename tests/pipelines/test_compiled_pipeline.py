@@ -61,9 +61,11 @@ def test_training_steps_request_an_accelerator_shm_toleration_and_the_workspace(
     accel = executors["exec-train"]["container"]["resources"]["accelerator"]
     assert accel["resourceType"] == "nvidia.com/gpu" and accel["resourceCount"] == "1"
     for name in ("exec-tune", "exec-nac-search"):  # from preflight: none with backend=katib
-        accel = executors[name]["container"]["resources"]["accelerator"]
-        assert accel["resourceType"] == (
-            "{{$.inputs.parameters['pipelinechannel--preflight-Output']}}")
+        res = executors[name]["container"]["resources"]
+        assert res["accelerator"]["resourceType"] == (
+            "{{$.inputs.parameters['pipelinechannel--preflight-accelerator']}}")
+        assert res["resourceMemoryLimit"] == (
+            "{{$.inputs.parameters['pipelinechannel--preflight-memory']}}")
     k8s = platform_doc["platforms"]["kubernetes"]
     train = k8s["deploymentSpec"]["executors"]["exec-train"]
     assert train["emptyDirMounts"] == [{"medium": "Memory", "mountPath": "/dev/shm",

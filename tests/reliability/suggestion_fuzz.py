@@ -35,7 +35,7 @@ from tests.reliability.faults import PYTHON, Outcome, child_env, kill_group, vm_
 
 CATEGORY = "suggestion service"
 #: The suggestion service's memory goal (VmHWM of the process), MiB.
-MEMORY_TARGET_MIB = 85
+MEMORY_TARGET_MIB = 80
 _RPC_TIMEOUT = 60.0
 _OK = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 ALGORITHMS = ["nac", "warm-start", *BUILTIN_SAMPLERS]
@@ -434,8 +434,12 @@ def restart_mid_experiment(cwd: Path, *, algorithm: str, rounds: int, kill_after
         exp = T.nas_experiment(name="restart-nas", parallel=2, settings={
             "iterations": str(rounds + 1), "layers_per_stage": "1,1,1", "stem_channels": "8"})
     else:
+        from katib.suggestion.algorithms.registry import AlgorithmRegistry
+
+        names = AlgorithmRegistry().get(algorithm).settings_table(algorithm).names
+        seed = "seed" if "seed" in names else "random_state"  # Katib's hyperopt names
         exp = T.hpo_experiment(name=f"restart-{algorithm}", algorithm=algorithm,
-                               settings={"seed": "7"})
+                               settings={seed: "7"})
     trials: list[api_pb2.Trial] = []
     server = SuggestionProcess(cwd)
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,7 +154,11 @@ class MultiObjectiveAlgorithm(Algorithm):
             directions=["maximize" if mx else "minimize" for _, mx in cfg.objectives],
             sampler=_sampler(optuna, cfg, index), storage=optuna.storages.InMemoryStorage())
         frozen = []
-        for t in request.trials:
+        # NSGA-II keeps generations in trial attributes; rebuilt trials get them back in
+        # completion order (population_size trials per generation), else it never leaves
+        # generation 0 and samples at random.
+        generation_key = optuna.samplers.NSGAIISampler._get_generation_key()
+        for t in sorted(request.trials, key=lambda t: (t.completion_time, t.name)):
             obs = observation(t, cfg)
             if obs is None:
                 continue
@@ -163,7 +166,11 @@ class MultiObjectiveAlgorithm(Algorithm):
                 params = {p.name: p.parse(t.assignments[p.name]) for p in exp.parameters}
             except (KeyError, ValueError):
                 continue
-            attrs = {"constraints": obs[1]} if cfg.constraints else {}
+            attrs: dict[str, Any] = {
+                f"constraints:{m}{op}{bound:g}": v
+                for (m, op, bound), v in zip(cfg.constraints, obs[1], strict=True)}
+            if cfg.sampler == "nsga2":
+                attrs[generation_key] = len(frozen) // cfg.population_size
             frozen.append(optuna.trial.create_trial(params=params, distributions=dists,
                                                     values=obs[0], system_attrs=attrs))
         study.add_trials(frozen)
@@ -175,19 +182,13 @@ class MultiObjectiveAlgorithm(Algorithm):
         return out
 
 
-def _constraints(trial: Any) -> list[float]:
-    return list(trial.system_attrs.get("constraints", ()))
-
-
 def _sampler(optuna: Any, cfg: MultiObjectiveConfig, index: int) -> Any:
+    """optuna >= 5 reads constraints from the trials' ``constraints:<name>`` attributes (what
+    ``Trial.set_constraint`` writes), so no ``constraints_func`` (deprecated) is needed."""
     seed = (cfg.seed * 1_000_003 + index) % 2**31
-    constraints = _constraints if cfg.constraints else None
-    with warnings.catch_warnings():  # constraints_func is "experimental" in optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if cfg.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(population_size=cfg.population_size, seed=seed,
-                                                 constraints_func=constraints)
-        if cfg.sampler == "motpe":
-            return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup_trials, seed=seed,
-                                              multivariate=True, constraints_func=constraints)
+    if cfg.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=cfg.population_size, seed=seed)
+    if cfg.sampler == "motpe":
+        return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup_trials, seed=seed,
+                                          multivariate=True)
     return optuna.samplers.RandomSampler(seed=seed)

@@ -25,8 +25,15 @@ def _optuna() -> Algorithm:
     return OptunaAlgorithm()
 
 
+def _multiobjective() -> Algorithm:
+    from .multiobjective import MultiObjectiveAlgorithm
+
+    return MultiObjectiveAlgorithm()
+
+
 _FACTORIES: dict[str, tuple[str, Callable[[], Algorithm]]] = {
     NAC: ("nac", _nac),
+    "multi-objective": ("multiobjective", _multiobjective),
     WARM_START: ("optuna", _optuna),
     **{name: ("optuna", _optuna) for name in BUILTIN_SAMPLERS},
 }

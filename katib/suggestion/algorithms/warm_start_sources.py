@@ -72,7 +72,7 @@ def load_priors(
             continue
         match = _K8S_REF.match(item)
         local = Path(LOCAL_RESULTS_ROOT, match["name"], "results.json") if match else None
-        if match and not item.startswith("katib://") and local is not None and local.is_file():
+        if local is not None and not item.startswith("katib://") and local.is_file():
             found = _from_results(_read_document(str(local)), objective, item)
         elif item.startswith("katib://") or (match and not Path(item).exists()):
             if not match:
@@ -146,7 +146,9 @@ def _default_custom_objects() -> Any:
         except (config.ConfigException, OSError) as e:
             raise SuggestionInputError(
                 "warm_start_source names a Katib experiment but no Kubernetes configuration "
-                f"is available (in-cluster or kubeconfig): {e}"
+                f"is available (in-cluster or kubeconfig): {e}. Under katib.local, run the "
+                f"earlier experiment first from the same directory (its results land in "
+                f"{LOCAL_RESULTS_ROOT}/<experiment>/results.json) or name a results file"
             ) from None
     return client.CustomObjectsApi()
 

@@ -197,3 +197,26 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ),
                          capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_nac_server_loads_no_hpo_stack() -> None:
+    """Memory (docs/katib.md): the registry loads an algorithm's imports on first use, so a
+    `nac` Experiment's suggestion pod never loads optuna, numpy, scipy or the kubernetes client
+    (together ~20 MiB resident)."""
+    script = """
+import json, sys
+import grpc
+from katib.suggestion import serve, testing as T
+from katib.api import api_pb2, api_pb2_grpc
+server, port = serve(0, "127.0.0.1")
+stub = api_pb2_grpc.SuggestionStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+exp = T.nas_experiment(settings={"iterations": "2", "stem_channels": "8"})
+stub.ValidateAlgorithmSettings(api_pb2.ValidateAlgorithmSettingsRequest(experiment=exp), timeout=60)
+assert len(stub.GetSuggestions(T.request(exp, count=2), timeout=60).parameter_assignments) == 2
+server.stop(0)
+heavy = ("optuna", "numpy", "scipy", "kubernetes", "cmaes", "sqlalchemy", "torch")
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy})))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ),
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -1,0 +1,51 @@
+"""The Pareto set of a ``multi-objective`` Experiment, for the results file and reports.
+
+Objectives and constraints come from the algorithm's own settings parser
+(katib.suggestion.algorithms.multiobjective), so the results file ranks trials exactly as the
+sampler was told to; infeasible trials (a constraint violated) are left out of the set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from katib.local.constants import TrialStatus
+from katib.local.experiment import Experiment
+
+MULTI_OBJECTIVE = "multi-objective"
+
+
+def pareto_section(experiment: Experiment, trials: list[Any]) -> dict[str, Any] | None:
+    """``{"objectives": [...], "constraints": [...], "trials": [...]}`` or None."""
+    if experiment.algorithm_name != MULTI_OBJECTIVE:
+        return None
+    from katib.suggestion.algorithms.multiobjective import observation, pareto_front, parse_config
+    from katib.suggestion.search_space import ExperimentView, Objective
+    from katib.suggestion.trials import Condition, TrialView
+
+    obj = experiment.objective
+    view = ExperimentView(experiment.name, experiment.algorithm_name,
+                          experiment.algorithm_settings, (), Objective(
+                              obj.metric, obj.type == "maximize",
+                              additional_metrics=obj.additional_metrics), 1, 0, None)
+    cfg = parse_config(view)
+    points, names, rows = [], [], {}
+    for t in trials:
+        if t.status is not TrialStatus.SUCCEEDED:
+            continue
+        obs = observation(TrialView(t.name, Condition.SUCCEEDED, dict(t.assignments),
+                                    dict(t.metrics)), cfg)
+        if obs is None or any(c > 0 for c in obs[1]):
+            continue
+        points.append(obs[0])
+        names.append(t.name)
+        rows[t.name] = {"name": t.name, "assignments": dict(t.assignments),
+                        "metrics": {m: v for (m, _), v in zip(cfg.objectives, obs[0],
+                                                              strict=True)}}
+    front = pareto_front(points, [mx for _, mx in cfg.objectives]) if points else []
+    return {
+        "objectives": [{"metric": m, "direction": "max" if mx else "min"}
+                       for m, mx in cfg.objectives],
+        "constraints": [f"{m}{op}{b:g}" for m, op, b in cfg.constraints],
+        "trials": [rows[names[i]] for i in front],
+    }
