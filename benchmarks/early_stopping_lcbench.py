@@ -17,7 +17,7 @@ lower bound). Medianstop and ASHA use the random sampler with the same seed as t
 so they see the same configurations in the same order.
 
     python benchmarks/early_stopping_lcbench.py [--data ../shared/data/lcbench] [--seeds 10]
-        [--tasks 34] [--eta 3] [--min-resource 1] [--out /tmp/lcbench-regret.svg]
+        [--tasks 34] [--eta 3] [--min-resource 4] [--out /tmp/lcbench-regret.svg]
 
 Last line: RESULT {"asha_epoch_ratio", "median_stop_epoch_ratio", "tpe_asha_epoch_ratio", ...}
 (medians over tasks x seeds).
@@ -121,7 +121,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--tasks", type=int, default=34)
     ap.add_argument("--eta", type=int, default=3)
-    ap.add_argument("--min-resource", type=int, default=1)
+    ap.add_argument("--min-resource", type=int, default=4)
     ap.add_argument("--budget-factor", type=float, default=2.0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/lcbench-regret.svg"))
     args = ap.parse_args()

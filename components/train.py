@@ -58,7 +58,7 @@ def train(
             used, the head re-initialised when the classes differ; the new Model records the
             parent's sha256, data source and classes). docs/serving.md.
         finetune_mode: with parent_model: `freeze` (head only), `two_stage` (head, then the
-            top cells at lr/10, BatchNorm statistics kept) or `full`.
+            top 4 cells at lr/2, BatchNorm statistics kept) or `full`.
 
     Returns:
         Final validation accuracy (on the val split, which is training data when include_val).

@@ -30,13 +30,14 @@ PIPELINE_NAME = "nac-automl"
 
 
 def _common(task: dsl.PipelineTask, options: PipelineOptions) -> None:
-    """Every step: the compiled image, the compiled version (checked in the step), a deadline."""
+    """Every step: the compiled image, and the version/image each step checks against its own."""
     task.set_container_image(options.image)
     task.set_env_variable(PIPELINE_VERSION_ENV, __version__)
     task.set_env_variable(PIPELINE_IMAGE_ENV, options.image)
 
 
 def _light(task: dsl.PipelineTask, options: PipelineOptions) -> dsl.PipelineTask:
+    """A step that does not train: small CPU/memory request = limit, a short pod deadline."""
     _common(task, options)
     task.set_cpu_request(options.light.cpu).set_cpu_limit(options.light.cpu)
     task.set_memory_request(options.light.memory).set_memory_limit(options.light.memory)

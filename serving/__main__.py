@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
         for name in ("uvicorn.access", KSERVE_TRACE_LOGGER_NAME):
             logging.getLogger(name).setLevel(logging.WARNING)
+    from kserve.model_server import app
+
+    from serving.model import install_error_shape
+
+    install_error_shape(app)
     server.start([model])
     return 0
 

@@ -31,7 +31,7 @@ from kserve import Model
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-__all__ = ["NACModel", "load_predictor"]
+__all__ = ["NACModel", "install_error_shape", "load_predictor"]
 
 #: v2 datatypes accepted for the input tensor (cast to float32).
 INPUT_DATATYPES = ("FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8")
@@ -58,6 +58,23 @@ def load_predictor(model_dir: str | os.PathLike[str], variant: str = "auto", *,
         raise ValueError(f"variant: {variant!r} is not in {model_dir} (has torch"
                          f"{''.join(', ' + h for h in have)}); run compress first or pick one")
     return ort_predictor(ort_session(path, threads=threads)), meta, variant
+
+
+def install_error_shape(app: Any) -> None:
+    """Answer a body FastAPI cannot parse (malformed JSON, a missing field) with HTTP 400 and
+    the v2 error body `{"error": ...}`, as KServe answers InvalidInput; FastAPI's default is
+    422 with `{"detail": [...]}`, which v2 clients do not read."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    async def handler(_request: Any, exc: RequestValidationError) -> JSONResponse:
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return JSONResponse(status_code=400, content={
+            "error": f"{where}: {first.get('msg', 'invalid request')}; send a v2 inference "
+                     'request {"inputs": [{"name", "shape", "datatype", "data"}]}'})
+
+    app.add_exception_handler(RequestValidationError, handler)
 
 
 class NACModel(Model):

@@ -4,10 +4,10 @@ On a cluster the Training Operator (PyTorchJob) or Trainer's torch runtime (Trai
 one pod per replica/node and tells `torchrun` the topology through `PET_*` environment
 variables (PET_NNODES, PET_NPROC_PER_NODE, PET_MASTER_ADDR...). Locally the whole job is one
 node: we set `PET_NNODES=1`, `PET_NPROC_PER_NODE=<replicas x processes per replica>` and a c10d
-rendezvous on a free loopback port, and run the primary container's command once. A command
-that is not torchrun (e.g. `python -m katib.trial`, which the operator would start in every
-pod with MASTER_ADDR/RANK/WORLD_SIZE) is wrapped in `python -m torch.distributed.run`.
-Variables the container sets itself win; explicit torchrun flags in the command win over all.
+rendezvous on a free loopback port, and run the primary container's command once. Only a
+`torchrun` command is expanded this way; any other command (e.g. `python train.py`) runs as
+one process, the primary replica, as the local runner always did. Variables the container
+sets itself win; explicit torchrun flags in the command win over all.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def local_torchrun(spec: dict[str, Any], argv: list[str], env: dict[str, str], *
     python = python or sys.executable
     procs = job_processes(spec)
     is_torchrun = bool(argv) and argv[0] in _TORCHRUN
-    if procs == 1 and not is_torchrun:
+    if not is_torchrun:
         return argv, env
     endpoint = f"127.0.0.1:{port or _free_port()}"
     topology = {"PET_NNODES": "1", "PET_NPROC_PER_NODE": str(procs),
@@ -73,9 +73,4 @@ def local_torchrun(spec: dict[str, Any], argv: list[str], env: dict[str, str], *
                 "PET_MAX_RESTARTS": "0",
                 "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # see nac.distributed.launch
     env = {**topology, **env}
-    if is_torchrun:
-        return [python, "-m", "torch.distributed.run", *argv[1:]], env
-    rest = argv[1:] if argv and argv[0] in ("python", "python3", python) else argv
-    rest = [a for a in rest if a != "-u"]  # a python flag torchrun does not take
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return [python, "-m", "torch.distributed.run", *rest], env
+    return [python, "-m", "torch.distributed.run", *argv[1:]], env

@@ -49,3 +49,18 @@ def pareto_section(experiment: Experiment, trials: list[Any]) -> dict[str, Any] 
         "constraints": [f"{m}{op}{b:g}" for m, op, b in cfg.constraints],
         "trials": [rows[names[i]] for i in front],
     }
+
+
+def pareto_markdown(section: dict[str, Any]) -> str:
+    """The Pareto set as a Markdown table (for a KFP Markdown artifact or a report)."""
+    metrics = [o["metric"] for o in section["objectives"]]
+    heads = [f"{o['metric']} ({o['direction']})" for o in section["objectives"]]
+    lines = ["| trial | " + " | ".join(heads) + " | assignments |",
+             "|---" * (len(heads) + 2) + "|"]
+    for t in section["trials"]:
+        values = " | ".join(f"{t['metrics'][m]:.6g}" for m in metrics)
+        assigned = ", ".join(f"{k}={v}" for k, v in t["assignments"].items())
+        lines.append(f"| {t['name']} | {values} | {assigned} |")
+    if section["constraints"]:
+        lines.append(f"\nFeasible trials only: {', '.join(section['constraints'])}.")
+    return "\n".join(lines)

@@ -126,7 +126,7 @@ def render_trial(experiment: Experiment, trial_name: str, assignments: Mapping[s
     argv = [_expand_k8s_vars(a, env) for a in command + args]
     if argv[0] in _PYTHON_NAMES:
         argv[0] = python or sys.executable
-    # A PyTorchJob/TrainJob trial runs all its replicas here as torchrun processes.
+    # A PyTorchJob/TrainJob trial whose command is torchrun runs all its replicas here.
     argv, env = local_torchrun(spec, argv, env, python=python)
     return TrialCommand(argv=argv, env=env, container_path=path, cpu=container_cpu(container))
 

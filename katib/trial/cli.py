@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--iteration", type=int, default=None,
                    help="the nac iteration (informational; lets a template reference it)")
     add_recipe_flags(p)
+    p.add_argument("--workers", type=int, default=1,
+                   help="data-parallel worker processes on this node (> 1 relaunches the trial "
+                        "under torchrun; not with --stats)")
     return p
 
 

@@ -29,9 +29,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -47,7 +45,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
-from nac.atomic import atomic_file
+from nac.distributed.checkpoints import (
+    ELASTIC_CHECKPOINT_VERSION,
+    load_elastic_checkpoint,
+    newest_loadable,
+    save_checkpoint,
+)
 from nac.model import build_model, count_parameters
 from nac.spec import ArchitectureSpec
 from nac.training import (
@@ -70,11 +73,7 @@ from nac.training import (
 __all__ = ["ELASTIC_CHECKPOINT_VERSION", "ElasticConfig", "Preempted", "StepRecord", "World",
            "load_elastic_checkpoint", "train_ddp", "weights_sha256", "world_from_env"]
 
-_log = logging.getLogger(__name__)
 
-ELASTIC_CHECKPOINT_VERSION = 1
-ELASTIC_CHECKPOINTS_KEPT = 2
-_CKPT_RE = re.compile(r"elastic-(\d+)\.pt")
 
 
 @dataclass(frozen=True)
@@ -168,49 +167,6 @@ def _device_for(config: TrainConfig, world: World) -> torch.device:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     return device
-
-
-# -- checkpoints -------------------------------------------------------------------------
-def _checkpoints(directory: Path) -> list[tuple[int, Path]]:
-    found = [(int(m.group(1)), p) for p in directory.glob("elastic-*.pt")
-             if (m := _CKPT_RE.fullmatch(p.name))]
-    return sorted(found, reverse=True)
-
-
-def load_elastic_checkpoint(path: Path) -> dict[str, Any]:
-    """One elastic checkpoint file (weights_only), checked for completeness."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT \
-            or state.get("elastic") != ELASTIC_CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: not a complete nac elastic checkpoint")
-    for key in ("model", "optimizer", "scheduler", "epoch", "step", "global_step", "history",
-                "fingerprint", "acc_loss", "acc_correct", "acc_seen"):
-        if key not in state:
-            raise ValueError(f"{path}: missing {key!r}")
-    return state
-
-
-def _newest_loadable(directory: Path, fingerprint: str) -> int:
-    """Global step of the newest complete checkpoint of this run (-1 = none)."""
-    for step, path in _checkpoints(directory):
-        try:
-            state = load_elastic_checkpoint(path)
-        except Exception as e:  # noqa: BLE001 - a torn or foreign file is skipped, not fatal
-            _log.warning("skipping unreadable checkpoint %s (%s)", path, e)
-            continue
-        if state["fingerprint"] != fingerprint:
-            raise ValueError(f"checkpoint_dir: {directory} holds checkpoints of a different "
-                             "run (other architecture, hyperparameters or micro_batches); use "
-                             "an empty directory per run")
-        return step
-    return -1
-
-
-def _save(directory: Path, global_step: int, state: dict[str, Any]) -> None:
-    with atomic_file(directory / f"elastic-{global_step:08d}.pt", "wb") as fh:
-        torch.save(state, fh)
-    for _, old in _checkpoints(directory)[ELASTIC_CHECKPOINTS_KEPT:]:
-        old.unlink(missing_ok=True)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -331,7 +287,7 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
     chosen = torch.tensor([-1], dtype=torch.long, device=device)
     if ckpt_dir is not None and rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        chosen[0] = _newest_loadable(ckpt_dir, fingerprint)
+        chosen[0] = newest_loadable(ckpt_dir, fingerprint)
     dist.broadcast(chosen, 0)  # every rank resumes the checkpoint rank 0 picked
     if int(chosen[0]) >= 0:
         if ckpt_dir is None:
@@ -373,7 +329,7 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
                                                torch.zeros_like(acc_correct),
                                                torch.zeros_like(acc_seen))
         if rank == 0 and ckpt_dir is not None:
-            _save(ckpt_dir, global_step, {
+            save_checkpoint(ckpt_dir, global_step, {
                 "format": CHECKPOINT_FORMAT, "elastic": ELASTIC_CHECKPOINT_VERSION,
                 "fingerprint": fingerprint, "epoch": epoch, "step": step,
                 "global_step": global_step, "world_size": wsize, "micro_batches": m,

@@ -279,6 +279,6 @@ def test_budget_formula_holds_for_any_parallelism(parallel: int, replicas: int,
     assert r.validation == "OK" and r.duplicates == 0 and not r.errors
     row = summary(doc["metadata"]["name"], doc, r)
     assert row["constructed_trained"], row
-    per = {k: v for k, v in (x.split(":") for x in row["per_iteration"].split())}
+    per = {k.lstrip("i"): v for k, v in (x.split(":") for x in row["per_iteration"].split())}
     for i in range(iterations):  # no iteration ever costs more than the formula says
         assert int(per[str(i)]) <= replicas + parallel - 1, row

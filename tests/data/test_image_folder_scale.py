@@ -28,12 +28,12 @@ def _folder(root: Path, n_per_class: int, colour_at: int | None = None) -> Path:
 
 
 def test_threads_give_identical_arrays(tmp_path: Path) -> None:
-    root = _folder(tmp_path / "imgs", 700)  # > one 512-file chunk per thread pool task
+    root = _folder(tmp_path / "imgs", 200)  # 600 files: two 512-file thread-pool tasks
     one = read_image_folder(root, source="x", threads=1)
     four = read_image_folder(root, source="x", threads=4)
-    assert one.x.shape == (2100, 1, 5, 6) and one.x.dtype == np.float32
+    assert one.x.shape == (600, 1, 6, 5) and one.x.dtype == np.float32
     assert np.array_equal(one.x, four.x) and np.array_equal(one.y, four.y)
-    assert one.classes == ["a", "b", "c"] and np.bincount(one.y).tolist() == [700] * 3
+    assert one.classes == ["a", "b", "c"] and np.bincount(one.y).tolist() == [200] * 3
     first = sorted((root / "a").rglob("*.png"), key=str)
     first = [p for p in first if not p.name.startswith(".")]
     with Image.open(sorted(first)[0]) as img:
@@ -43,7 +43,7 @@ def test_threads_give_identical_arrays(tmp_path: Path) -> None:
 def test_colour_image_late_in_a_grayscale_folder_makes_everything_rgb(tmp_path: Path) -> None:
     root = _folder(tmp_path / "imgs", 4, colour_at=3)
     ds = read_image_folder(root, source="x")
-    assert ds.x.shape == (12, 3, 5, 6)
+    assert ds.x.shape == (12, 3, 6, 5)
     gray = ds.x[0]
     assert np.array_equal(gray[0], gray[1]) and np.array_equal(gray[1], gray[2])
 
@@ -51,7 +51,7 @@ def test_colour_image_late_in_a_grayscale_folder_makes_everything_rgb(tmp_path: 
 def test_size_mismatch_names_both_files(tmp_path: Path) -> None:
     root = _folder(tmp_path / "imgs", 3)
     Image.fromarray(np.zeros((7, 7), dtype=np.uint8)).save(root / "b" / "zzz.png")
-    with pytest.raises(DataError, match=r"zzz\.png is 7x7 pixels but .* is 6x5"):
+    with pytest.raises(DataError, match=r"zzz\.png is 7x7 pixels but .* is 5x6"):
         read_image_folder(root, source="x", threads=2)
     resized = read_image_folder(root, source="x", image_shape=(1, 4, 4))
     assert resized.x.shape == (10, 1, 4, 4)

@@ -29,7 +29,7 @@ from nac.spec import initial_envelopenet
 from nac.training import TrainConfig
 
 pytestmark = pytest.mark.slow
-EPOCHS, BATCH = 2, 32
+EPOCHS, BATCH = 1, 32  # 192 rows: 6 global steps per epoch
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_one_two_three_workers(job, two_workers, monkeypatch):
     # Three workers need micro_batches divisible by 3; they train and see every row once.
     out = root / "w3"
     events3 = _run(3, [*job["args"], "--checkpoint-dir", str(out / "ck"), "--micro-batches",
-                       "6", "--batch-size", "48", "--epochs", "1"], out)
+                       "6", "--batch-size", "48"], out)
     assert {e["world_size"] for e in events3 if e["event"] == "start"} == {3}
     three = json.loads((out / "result.json").read_text())
     assert three["coverage"][0]["once"] == 192 and three["val_accuracy"] is not None
@@ -112,7 +112,7 @@ def test_checkpoint_of_one_worker_resumes_on_two(job, two_workers, monkeypatch):
                               checkpoint_dir=str(ck)),
                   ElasticConfig(), world=World(0, 1, 0, 0, "one"),
                   on_step=lambda r: steps.append(r.global_step),
-                  stop_requested=lambda: len(steps) >= 4)  # mid-epoch 1 (6 steps per epoch)
+                  stop_requested=lambda: len(steps) >= 4)  # mid-epoch (6 steps per epoch)
     events = _run(2, [*job["args"], "--checkpoint-dir", str(ck)], root / "resize")
     resume = next(e for e in events if e["event"] == "resume")
     assert (resume["global_step"], resume["saved_world_size"], resume["world_size"]) == (4, 1, 2)
@@ -124,13 +124,13 @@ def test_killed_worker_is_restarted_and_resumes(job, two_workers, tmp_path):
     _, two = two_workers
     out = tmp_path / "kill"
     argv = _argv(2, [*job["args"], "--checkpoint-dir", str(out / "ck"), "--out", str(out),
-                     "--checkpoint-every", "2", "--step-delay", "0.3"], max_restarts=2)
+                     "--checkpoint-every", "2", "--step-delay", "0.5"], max_restarts=2)
     node = LocalNode("node", argv, tmp_path / "node.log")
     deadline = time.time() + 240
     killed = None
     while node.poll() is None and time.time() < deadline:
         events = _events(node.log_path.read_text())
-        if killed is None and any(e["event"] == "step" and e["global_step"] >= 3
+        if killed is None and any(e["event"] == "step" and e["global_step"] >= 2
                                   for e in events):
             killed = node.workers()[-1]  # the newest worker process (not the agent)
             os.kill(killed, signal.SIGKILL)

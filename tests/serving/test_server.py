@@ -145,7 +145,9 @@ def test_unknown_model_and_malformed_json(server):
                            _infer_body(np.zeros((1, 64), np.float32)))
     assert status == 404 and "error" in doc
     status, doc = _request(server, "POST", "/v2/models/nac/infer", "{not json")
-    assert 400 <= status < 500 and "error" in doc
+    assert status == 400 and set(doc) == {"error"} and "JSON" in doc["error"], doc
+    status, doc = _request(server, "POST", "/v2/models/nac/infer", {"outputs": []})
+    assert status == 400 and "inputs" in doc["error"], doc
 
 
 @pytest.mark.slow

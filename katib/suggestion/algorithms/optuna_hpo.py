@@ -514,7 +514,18 @@ def _told_record(
         values = {p.name: p.parse(t.assignments[p.name]) for p in params}
     except (KeyError, ValueError):
         return None  # a trial from an older search space: not an observation of this one
+    if not all(_on_grid(p, values[p.name]) for p in params):
+        return None  # off a stepped range's grid: optuna's create_trial would raise
     return (t, values, value)
+
+
+def _on_grid(p: Parameter, value: Any) -> bool:
+    """Whether a parsed value lies on its stepped range's grid (optuna requires it)."""
+    if p.kind not in (ParamKind.DOUBLE, ParamKind.INT) or p.distribution.is_log or not p.step \
+            or p.low is None:
+        return True
+    k = (float(value) - p.low) / p.step
+    return abs(k - round(k)) < 1e-6
 
 
 def _distributions(params: tuple[Parameter, ...]) -> dict[str, Any]:

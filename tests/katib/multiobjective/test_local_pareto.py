@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from katib.local import TrialStatus, run_experiment
+from katib.local.pareto import pareto_markdown
 from tests.katib.local.experiments import hpo
 
 MO_TRIAL = str(Path(__file__).with_name("mo_trial.py"))
@@ -41,3 +42,7 @@ def test_results_file_holds_the_feasible_pareto_set(tmp_path: Path) -> None:
                 if not any(a2 >= a and s2 <= s and (a2, s2) != (a, s)
                            for a2, s2 in pts.values())}
     assert {t["name"] for t in pareto["trials"]} == expected and expected
+    table = pareto_markdown(pareto).splitlines()
+    assert table[0] == "| trial | accuracy (max) | size (min) | assignments |"
+    assert len([r for r in table if r.startswith("| mo-local-")]) == len(expected)
+    assert table[-1] == "Feasible trials only: latency_ms<=5."

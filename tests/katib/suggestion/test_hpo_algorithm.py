@@ -306,3 +306,16 @@ def test_transfer_prior_is_told_only_until_own_results_suffice(tmp_path: Path) -
     trials = run(alg, exp, 2, trials=trials, start=2)
     suggest(alg, exp, trials)  # 4 own results >= top_k + n_startup_trials: prior dropped
     assert told_priors() == 0
+
+
+@pytest.mark.parametrize("algorithm", ["cmaes", "tpe", "warm-start"])
+def test_a_told_value_off_the_step_grid_is_skipped_not_internal(algorithm: str) -> None:
+    """Found by the fuzz in the suggestion image's pinned optuna: a trial whose value is off a
+    stepped range's grid (layers=6 on 1..7 step 2) made create_trial raise -> INTERNAL."""
+    params = [T.parameter("layers", T.INT, low="1", high="7", step="2"),
+              T.parameter("lr", T.DOUBLE, low="0.1", high="1")]
+    exp = T.hpo_experiment(algorithm=algorithm, parameters=params)
+    trials = [T.trial(f"t{i}", {"layers": str(v), "lr": "0.5"}, metrics={"accuracy": "0.5"},
+                      completion_time=T.rfc3339(i)) for i, v in enumerate([1, 3, 6, 5])]
+    for a in suggest(OptunaAlgorithm(), exp, trials, count=2):
+        assert int(a["layers"]) in (1, 3, 5, 7)
