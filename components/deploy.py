@@ -27,9 +27,9 @@ def deploy(
     image; KServe's storage initializer downloads the Model from its artifact URI into
     /mnt/models. The body is validated against the InferenceService CRD schema before it is
     sent; a re-run replaces the spec of the existing service. The step's service account needs
-    create/get/update on inferenceservices.serving.kserve.io in `namespace`
-    (manifests/serving/rbac.yaml); `service_account` is the predictor's, with the storage
-    credentials (docs/serving.md).
+    create/get/update on inferenceservices.serving.kserve.io in `namespace` (Kubeflow's
+    `default-editor` has them through the kubeflow-edit aggregation); `service_account` is the
+    predictor's, with the storage credentials (docs/serving.md).
 
     Args:
         model: `nac-model` artifact (from train or compress).

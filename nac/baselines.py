@@ -89,25 +89,26 @@ def scale_width(spec: ArchitectureSpec, factor: float) -> ArchitectureSpec:
 
 
 def match_parameters(spec: ArchitectureSpec, target: int, *, tolerance: float = 0.03,
-                     rounds: int = 30) -> ArchitectureSpec:
-    """`scale_width(spec, f)` with f found by bisection so parameters are within `tolerance`
-    (relative) of `target`; the closest found is returned when rounding prevents a match."""
-    from nac.cost import spec_cost
+                     rounds: int = 12) -> ArchitectureSpec:
+    """`scale_width(spec, f)` with parameters within `tolerance` (relative) of `target`.
+
+    Parameters grow about as f**2 (convolutions are channels x channels), so each round
+    rescales f by sqrt(target / parameters): a handful of model builds, not a bisection's
+    dozens. The closest network found is returned when rounding prevents a match."""
+    from nac.cost import spec_parameters
 
     if target < 1:
         raise ValueError(f"target: must be a positive parameter count, got {target!r}")
-    lo, hi = 1 / 64, 64.0
-    best, best_gap = spec, abs(spec_cost(spec)[0] - target)
+    factor, params = 1.0, spec_parameters(spec)
+    best, best_gap = spec, abs(params - target)
     for _ in range(rounds):
-        mid = (lo * hi) ** 0.5
-        candidate = scale_width(spec, mid)
-        params = spec_cost(candidate)[0]
-        gap = abs(params - target)
-        if gap < best_gap:
-            best, best_gap = candidate, gap
-        if gap <= tolerance * target:
+        if best_gap <= tolerance * target:
             break
-        lo, hi = (mid, hi) if params < target else (lo, mid)
+        factor *= (target / params) ** 0.5
+        candidate = scale_width(spec, factor)
+        params = spec_parameters(candidate)
+        if abs(params - target) < best_gap:
+            best, best_gap = candidate, abs(params - target)
     return best
 
 

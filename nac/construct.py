@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nac.cost import spec_cost
+from nac.cost import spec_cost, spec_parameters
 from nac.inherit import inherit_weights
 from nac.restructure import RestructurePlan, RestructureSettings, plan_restructure
 from nac.search_settings import SearchSettings
@@ -76,9 +76,10 @@ class NACSettings(SearchSettings):
         """Why `spec` exceeds the budget (None when it fits or there is none)."""
         if self.max_parameters is None and self.max_macs is None:
             return None
-        params, macs = spec_cost(spec)
+        params = spec_parameters(spec)
         if self.max_parameters is not None and params > self.max_parameters:
             return f"{params:,} parameters > max_parameters {self.max_parameters:,}"
+        macs = spec_cost(spec)[1] if self.max_macs is not None else 0
         if self.max_macs is not None and macs > self.max_macs:
             return f"{macs:,} MACs > max_macs {self.max_macs:,}"
         return None

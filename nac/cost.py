@@ -22,7 +22,7 @@ from torch import nn
 from nac.model import build_model, count_parameters
 from nac.spec import ArchitectureSpec
 
-__all__ = ["count_macs", "cpu_latency_ms", "spec_cost"]
+__all__ = ["count_macs", "cpu_latency_ms", "spec_cost", "spec_parameters"]
 
 
 @torch.no_grad()
@@ -58,17 +58,22 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
 
 
 @lru_cache(maxsize=256)
-def _cost(doc: str) -> tuple[int, int]:
+def _cost(doc: str, macs: bool) -> tuple[int, int]:
     from nac.spec import parse_architecture
 
     spec = parse_architecture(doc)
     model = build_model(spec)
-    return count_parameters(model), count_macs(model, spec.input_shape)
+    return count_parameters(model), count_macs(model, spec.input_shape) if macs else -1
 
 
 def spec_cost(spec: ArchitectureSpec) -> tuple[int, int]:
     """(trainable parameters, MACs per image) of the network `spec` builds (cached by spec)."""
-    return _cost(spec.dumps())
+    return _cost(spec.dumps(), True)
+
+
+def spec_parameters(spec: ArchitectureSpec) -> int:
+    """Trainable parameters of `spec`'s network (no forward pass; cached by spec)."""
+    return _cost(spec.dumps(), False)[0]
 
 
 @torch.no_grad()

@@ -62,7 +62,10 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     spec = read_architecture(architecture.path)
     space = parse_search_space(search_space)
     train_ds = read_dataset(train_data.path)
-    settings: dict[str, Any] = {"seed": seed}
+    # Katib's own `tpe`/`random` (hyperopt) know the seed only as `random_state` and reject
+    # `seed`; katib.local's service accepts exactly Katib's names for them (docs/katib.md).
+    seed_name = "random_state" if algorithm in ("tpe", "random") else "seed"
+    settings: dict[str, Any] = {seed_name: seed}
     client = None
     if backend == "katib":
         client = client_for(backend, namespace=namespace, workdir=Path(results.path).parent)

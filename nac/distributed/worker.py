@@ -26,7 +26,10 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PREEMPTED = 0, 1, 2, 143
 
 def emit(event: str, **fields: Any) -> None:
     """One machine-readable progress line on stdout."""
-    print(f"{EVENT_PREFIX} {event} {json.dumps(fields, sort_keys=True)}", flush=True)
+    # One write() per line: ranks share stdout, and print() would write the text and the
+    # newline separately, interleaving lines of different ranks.
+    sys.stdout.write(f"{EVENT_PREFIX} {event} {json.dumps(fields, sort_keys=True)}\n")
+    sys.stdout.flush()
 
 
 def parser() -> argparse.ArgumentParser:

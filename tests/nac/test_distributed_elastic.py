@@ -130,8 +130,8 @@ def test_killed_worker_is_restarted_and_resumes(job, two_workers, tmp_path):
     killed = None
     while node.poll() is None and time.time() < deadline:
         events = _events(node.log_path.read_text())
-        if killed is None and any(e["event"] == "step" and e["global_step"] >= 2
-                                  for e in events):
+        if killed is None and any(e["event"] == "step" and e["global_step"] >= 3
+                                  for e in events):  # after the step-2 checkpoint
             killed = node.workers()[-1]  # the newest worker process (not the agent)
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.2)

@@ -71,8 +71,8 @@ _HYPEROPT_SETTINGS = {
     "tpe": (
         Setting("random_state", "int", None, "random seed; default derived from the "
                 "experiment name", minimum=0, maximum=2**31 - 1),
-        Setting("gamma", "float", None, "TPE split quantile, in (0, 1) (hyperopt's default "
-                "0.25 when unset: optuna's split)", minimum=0.0, maximum=1.0),
+        Setting("gamma", "float", None, "TPE split quantile, in (0, 1) (unset: optuna's "
+                "default split)", minimum=0.0, maximum=1.0),
         Setting("prior_weight", "float", None, "weight of the prior, > 0", minimum=0.0),
         Setting("n_EI_candidates", "int", 24, "TPE candidates scored per suggestion",
                 minimum=1, maximum=10_000),

@@ -33,9 +33,9 @@ def _multiobjective() -> Algorithm:
 
 _FACTORIES: dict[str, tuple[str, Callable[[], Algorithm]]] = {
     NAC: ("nac", _nac),
-    "multi-objective": ("multiobjective", _multiobjective),
     WARM_START: ("optuna", _optuna),
     **{name: ("optuna", _optuna) for name in BUILTIN_SAMPLERS},
+    "multi-objective": ("multiobjective", _multiobjective),
 }
 
 ALGORITHM_NAMES: tuple[str, ...] = tuple(_FACTORIES)

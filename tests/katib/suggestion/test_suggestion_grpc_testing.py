@@ -78,7 +78,8 @@ def test_validate_ok_and_nac_ok() -> None:
          "allowed: one of tpe, multivariate-tpe, random, cmaes, grid, gp, qmc"),
         (T.hpo_experiment(algorithm="hyperband"),
          "algorithmName 'hyperband' is not served by this suggestion service; supported: nac, "
-         "warm-start, random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization"),
+         "warm-start, random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization, "
+         "multi-objective"),
         (T.hpo_experiment(parameters=[T.parameter("lr", T.DOUBLE, low="0.5", high="0.1")]),
          "parameter 'lr': feasibleSpace.min=0.5 is greater than max=0.1"),
         (T.hpo_experiment(parameters=[T.parameter("lr", T.DOUBLE, low="0", high="1",
