@@ -2,14 +2,14 @@
 (benchmarks/nac_compare.py) on the offline second data set.
 
 Data: 9,716 de-duplicated 28x28 silhouettes (nac.data.readers.animal_mnist), split per class
-into a fixed test pool (20%) and a training pool; by default (sized for a shared 2-vCPU
-machine) 100 training and 100 test images per class, downscaled 2x2 to 14x14, shift 1 px
-augmentation (no flips: silhouettes face one way); the same search and final settings as
-nac_cifar10.py's defaults. `--full` uses every image at 28x28 and the GPU-scale settings of
+into a fixed test pool (20%) and a training pool; by default (sized like nac_cifar10.py's
+defaults for a heavily shared 2-vCPU machine) 50 training and 100 test images per class,
+downscaled 4x4 to 7x7, shift 1 px augmentation (no flips: silhouettes face one way); the same
+search and final settings as nac_cifar10.py's defaults. `--full` uses every image at 28x28 and the GPU-scale settings of
 nac_cifar10.py --full.
 
-    .venv/bin/python benchmarks/nac_animals.py [--train-per-class 100] [--test-per-class 100]
-        [--size 14] [--seeds 3] [--jobs 3] [--final-epochs 4] [--out DIR] [--full]
+    .venv/bin/python benchmarks/nac_animals.py [--train-per-class 50] [--test-per-class 100]
+        [--size 7] [--seeds 3] [--jobs 3] [--final-epochs 3] [--batch 20] [--out DIR] [--full]
 
 Ends with one line `RESULT {json}` with the same keys as nac_cifar10.py.
 """
@@ -29,11 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true")
     p.add_argument("--train-per-class", type=int, default=50)
-    p.add_argument("--test-per-class", type=int, default=50)
-    p.add_argument("--size", type=int, default=14, choices=(7, 14, 28))
+    p.add_argument("--test-per-class", type=int, default=100)
+    p.add_argument("--size", type=int, default=7, choices=(7, 14, 28))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--jobs", type=int, default=3)
-    p.add_argument("--final-epochs", type=int, default=4)
+    p.add_argument("--final-epochs", type=int, default=3)
     p.add_argument("--search-epochs", type=int, default=2)
     p.add_argument("--inherit-epochs", type=int, default=1)
     p.add_argument("--iterations", type=int, default=3)

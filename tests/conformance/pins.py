@@ -27,7 +27,9 @@ class Pin:
 KFP = Pin("kubeflow/pipelines", "2.17.0", "4a3592cb2dd0a91a4652ab93893ec8beda1f3158")
 KATIB = Pin("kubeflow/katib", "v0.19.0", "578e60f1ce83dbb5e7151026a3bdc4de233947fc")
 MANIFESTS = Pin("kubeflow/manifests", "26.03", "d68ebc7fab366ab40ddd1541d2ec22febb31bc83")
-MANIFESTS_PREVIOUS = Pin("kubeflow/manifests", "v1.11.0", "854bd3a21044f767204def71b2dcda83e376891f")
+MANIFESTS_PREVIOUS = Pin(
+    "kubeflow/manifests", "v1.11.0", "854bd3a21044f767204def71b2dcda83e376891f"
+)
 # Pod Security Standards as the admission plugin implements them, at the Kubernetes minor the
 # manifests are validated against (1.32, the kind node image): tests/conformance/pod_security.py.
 PSA = Pin("kubernetes/pod-security-admission", "v0.32.13",

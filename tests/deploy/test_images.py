@@ -24,7 +24,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
 DOCKERFILES = {"suggestion": IMAGES / "suggestion" / "Dockerfile",
-               "trainer": IMAGES / "trainer" / "Dockerfile"}
+               "trainer": IMAGES / "trainer" / "Dockerfile",
+               "earlystopping": IMAGES / "earlystopping" / "Dockerfile"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
 
@@ -265,6 +266,7 @@ def test_every_image_reference_carries_the_package_version() -> None:
     assert tags == {
         "images/suggestion/Dockerfile": f"ghcr.io/kubeflow-nac/katib-suggestion:{VERSION}",
         "images/trainer/Dockerfile": _common.TRAINER_IMAGE,
+        "images/earlystopping/Dockerfile": f"ghcr.io/kubeflow-nac/katib-earlystopping:{VERSION}",
     }
     assert "docker push" in out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,8 +182,9 @@ def test_trial_cli_with_two_workers_reports_once(job):
          "2"], capture_output=True, text=True, timeout=300,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("accuracy=")]
-    assert len(lines) == 1 and 0 < float(lines[0].split("=")[1]) <= 1
+    # Metric lines may carry Katib's timestamp prefix: "<RFC 3339> accuracy=0.91".
+    values = re.findall(r"(?:^|\s)accuracy=([0-9.eE+-]+)$", proc.stdout, flags=re.M)
+    assert len(values) == 1 and 0 < float(values[0]) <= 1, proc.stdout
     bad = subprocess.run([sys.executable, "-m", "katib.trial", "--data", "builtin:digits",
                           "--workers", "2", "--stats"], capture_output=True, text=True,
                          timeout=120)
