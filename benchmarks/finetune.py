@@ -95,6 +95,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30, help="scratch epochs (sets the target)")
     ap.add_argument("--short", type=int, default=10, help="fine-tuning / equal-epochs budget")
     ap.add_argument("--parent-epochs", type=int, default=12)
+    ap.add_argument("--parent", default="", help="reuse a parent nac-model trained on the "
+                    "source classes (default: train one here)")
+    ap.add_argument("--long-finetune", action="store_true",
+                    help="also run freeze/two_stage for --epochs epochs, so epochs to target "
+                         "is measured beyond --short (else a miss scores --short + 1)")
     ap.add_argument("--stem-channels", type=int, default=16, help="network width (stem)")
     ap.add_argument("--test-per-class", type=int, default=50, help="target test rows per class")
     ap.add_argument("--head-epochs", type=int, default=2, help="two_stage: head-only epochs")
@@ -117,14 +122,18 @@ def main() -> None:
         source, _, _ = _tasks(ds, args.shots, 0, args.test_per_class)
         spec = settings.initial_spec(tuple(ds.x.shape[1:]), len(SOURCE_CLASSES))
         t0 = time.perf_counter()
-        parent_run = train(spec, source, None, TrainConfig(epochs=args.parent_epochs, seed=0,
-                                                           **recipe))
-        parent_dir = save_model(Path(tmp) / "parent", parent_run.model, spec, source.classes,
-                                normalization=source.normalization,
-                                hyperparameters={"data_source": args.source})
+        if args.parent:
+            parent_dir = Path(args.parent)
+        else:
+            parent_run = train(spec, source, None, TrainConfig(epochs=args.parent_epochs,
+                                                               seed=0, **recipe))
+            parent_dir = save_model(Path(tmp) / "parent", parent_run.model, spec,
+                                    source.classes, normalization=source.normalization,
+                                    hyperparameters={"data_source": args.source})
         parent = load_parent(parent_dir)
         child = child_spec(parent, len(TARGET_CLASSES), tuple(ds.x.shape[1:]))
-        print(f"parent: {source.rows} rows, {args.parent_epochs} epochs, "
+        print(f"parent: {parent_dir} (reused)" if args.parent else
+              f"parent: {source.rows} rows, {args.parent_epochs} epochs, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         for seed in SEEDS:
             _, target, test = _tasks(ds, args.shots, seed, args.test_per_class)
@@ -141,11 +150,19 @@ def main() -> None:
                               classes=target.classes)
             two = finetune(parent, child, target, test, short, two_stage,
                            classes=target.classes)
+            frozen_curve, two_curve = curve(frozen), curve(two)
+            if args.long_finetune:
+                long = TrainConfig(epochs=args.epochs, seed=seed, **recipe)
+                frozen_curve = curve(finetune(parent, child, target, test, long,
+                                              FinetuneConfig(mode="freeze"),
+                                              classes=target.classes))
+                two_curve = curve(finetune(parent, child, target, test, long, two_stage,
+                                           classes=target.classes))
             goal = curve(scratch)[-1]
             rec = {"seed": seed, "target": goal,
                    "scratch": _to_target(curve(scratch), goal),
-                   "freeze": _to_target(curve(frozen), goal),
-                   "two_stage": _to_target(curve(two), goal),
+                   "freeze": _to_target(frozen_curve, goal),
+                   "two_stage": _to_target(two_curve, goal),
                    "scratch_short": float(scratch_short.val_accuracy),
                    "freeze_short": curve(frozen)[-1], "two_stage_short": curve(two)[-1]}
             per_seed.append(rec)
@@ -170,6 +187,7 @@ def main() -> None:
             round(gain_freeze, 2), "equal_epochs": args.short, "scratch_epochs": args.epochs,
         "scratch_final_acc": round(statistics.median(r["target"] for r in per_seed), 4),
         "data": args.source, "shots": args.shots, "seeds": len(SEEDS),
+        "long_finetune": args.long_finetune,
         "test_rows_per_class": args.test_per_class, "two_stage": {
             "head_epochs": args.head_epochs, "unfreeze_cells": args.unfreeze_cells,
             "stage2_lr_factor": args.stage2_lr_factor},

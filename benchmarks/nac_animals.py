@@ -5,7 +5,8 @@ Data: 9,716 de-duplicated 28x28 silhouettes (nac.data.readers.animal_mnist), spl
 into a fixed test pool (20%) and a training pool; by default (sized like nac_cifar10.py's
 defaults for a heavily shared 2-vCPU machine) 50 training and 100 test images per class,
 downscaled 4x4 to 7x7, shift 1 px augmentation (no flips: silhouettes face one way); the same
-search and final settings as nac_cifar10.py's defaults. `--full` uses every image at 28x28 and the GPU-scale settings of
+search and final settings as nac_cifar10.py's defaults.
+`--full` uses every image at 28x28 and the GPU-scale settings of
 nac_cifar10.py --full.
 
     .venv/bin/python benchmarks/nac_animals.py [--train-per-class 50] [--test-per-class 100]

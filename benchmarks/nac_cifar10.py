@@ -11,7 +11,8 @@ all 50), 100 official test images per class, every image downscaled 4x4 to 8x8 (
 shift 1 px + horizontal flip augmentation, batch 20; search: the small-images preset with a
 12-channel stem, 3 iterations of 2 epochs (inheriting: 2 + 1 + 1); final: 3 epochs. This is
 far too little training for CIFAR-10 errors to mean much (see docs/nac.md); on a quiet
-machine use e.g. `--size 16 --train-per-class 500 --final-epochs 20`. `--full` is the GPU setting: all 50,000 / 10,000 images at 32x32, the AMLA
+machine use e.g. `--size 16 --train-per-class 500 --final-epochs 20`.
+`--full` is the GPU setting: all 50,000 / 10,000 images at 32x32, the AMLA
 construction (5 iterations of 10 epochs, 64-channel 1x1 stem with LRN, 2+2+2 cells, caps 7/6/2)
 and 60 final epochs; no run of it is reported here.
 

@@ -185,8 +185,8 @@ def _handle(line: str, node: str, timeline: Timeline, t0: float,
             show(f"{when} membership: {node} worker rank {doc['rank']} of world size "
                  f"{doc['world_size']} (restart {doc['restart']})")
         elif event == "resume":
-            show(f"{when} resume: global step {doc['global_step']} (epoch {doc['epoch']}, step "
-                 f"{doc['step']}), saved by {doc['saved_world_size']} worker(s), now "
+            show(f"{when} resume: global step {doc['global_step']} (epoch {doc['epoch'] + 1}, "
+                 f"after step {doc['step']}), saved by {doc['saved_world_size']} worker(s), now "
                  f"{doc['world_size']}")
         elif event == "step" and doc["step"] % 5 == 0:
             show(f"{when} train: epoch {doc['epoch'] + 1} step {doc['step']} (global "

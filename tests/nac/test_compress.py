@@ -62,6 +62,7 @@ def test_pruning_cuts_macs_keeps_outputs_shape_and_prepared_copy_is_exact(traine
         prune_and_finetune(model, ds, None, target_mac_ratio=1.5)
 
 
+@pytest.mark.slow
 def test_compress_model_writes_every_variant_and_finite_numbers(trained, tmp_path):
     model_dir, ds = trained
     out = tmp_path / "compressed"

@@ -35,6 +35,7 @@ def _spec(classes: int = 10):
                                envelope=("1x1", "3x3", "3x3sep"))
 
 
+@pytest.mark.slow
 def test_train_from_parent_records_it_then_compress_keeps_numbers(tmp_path, splits):
     paths, s = splits
     parent_dir = save_model(tmp_path / "parent", build_model(_spec()), _spec(),
