@@ -10,7 +10,7 @@
    measured round-robin against the same variant called in process; the difference of the
    p50s is the serving overhead.
 
-    python benchmarks/compress.py [--model DIR] [--source builtin:digits] [--prune-epochs 5]
+    python benchmarks/compress.py [--model DIR] [--source builtin:digits] [--prune-epochs 15]
 
 Last line: RESULT {"ort_speedup_b1", "int8_size_ratio", "int8_acc_drop", "pruned_mac_ratio",
 "pruned_acc_drop", "serve_overhead_ms_p50", ...}
@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--model", default="", help="nac-model directory (default: train one)")
     ap.add_argument("--source", default="builtin:digits")
     ap.add_argument("--epochs", type=int, default=8, help="quick training when no --model")
-    ap.add_argument("--prune-epochs", type=int, default=5)
+    ap.add_argument("--prune-epochs", type=int, default=15)
     ap.add_argument("--prune-target", type=float, default=0.55, help="MAC ratio to prune to")
     ap.add_argument("--iters", type=int, default=300, help="batch-1 calls per variant")
     ap.add_argument("--budget", type=float, default=0.005, help="accuracy budget (fraction)")

@@ -20,7 +20,7 @@ def compress(
     optimize_for: str = "latency",
     variants: str = "fp32,fp16,int8,pruned",
     prune_target_mac_ratio: float = 0.55,
-    prune_epochs: int = 5,
+    prune_epochs: int = 15,
 ) -> str:
     """Build every compressed variant of a `nac-model`, measure them here, keep the fastest.
 

@@ -56,7 +56,7 @@ class CompressConfig:
     calibration_rows: int = 512
     int8_reduce_range: bool = True
     prune_target_mac_ratio: float = 0.55
-    prune_epochs: int = 5
+    prune_epochs: int = 15
     threads: int = 1
     latency_iters: int = 200
 

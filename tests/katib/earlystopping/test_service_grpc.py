@@ -121,3 +121,26 @@ def test_unreachable_db_manager_is_unavailable_and_set_trial_status_reaches_the_
     health = health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service="api.v1.beta1.EarlyStopping"), timeout=10)
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_image_entrypoint_serves_and_stops_on_sigterm() -> None:
+    """images/earlystopping/Dockerfile runs `python -m katib.earlystopping`."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "katib.earlystopping", "--port", "0",
+                             "--host", "127.0.0.1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            api_pb2_grpc.EarlyStoppingStub(channel).ValidateEarlyStoppingSettings(
+                pb.ValidateEarlyStoppingSettingsRequest(early_stopping=_spec()), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
