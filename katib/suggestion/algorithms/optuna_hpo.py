@@ -411,14 +411,9 @@ class OptunaAlgorithm(Algorithm):
                 direction="maximize" if exp.objective.maximize else "minimize",
                 sampler=optuna.samplers.RandomSampler(seed=0),
             )
-            frozen = [
-                optuna.trial.create_trial(
-                    params={p.name: p.parse(a.assignments[p.name]) for p in exp.parameters},
-                    distributions=dists,
-                    value=a.objective,
-                )
-                for a in prior_obs
-            ]
+            frozen = [_frozen(optuna, dists, {p.name: p.parse(a.assignments[p.name])
+                                              for p in exp.parameters}, a.objective)
+                      for a in prior_obs]
             source = None
             if cfg.sampler == "cmaes":
                 # CMA-ES models only the numeric parameters and skips any source trial whose
@@ -428,10 +423,11 @@ class OptunaAlgorithm(Algorithm):
                 history = [_frozen(optuna, numeric, {n: params[n] for n in numeric}, v)
                            for _, params, v in told]
                 history = [_frozen(optuna, numeric, {n: t.params[n] for n in numeric}, t.value)
-                           for t in frozen] + history
+                           for t in frozen if t is not None] + history
+                history = [t for t in history if t is not None]
                 source = history if cfg.sigma is None and numeric else None
                 frozen = []
-            study.add_trials(frozen)
+            study.add_trials([t for t in frozen if t is not None])
             cache = _StudyCache(key, study, source_trials=source or None)
             if cfg.sampler == "cmaes":
                 cache.told = names[:]  # already in source_trials, not in the study
@@ -448,13 +444,18 @@ class OptunaAlgorithm(Algorithm):
                     cache.study.tell(number, value)
                 else:
                     add.append(_frozen(optuna, dists, params, value))
-            cache.study.add_trials(add)
+            cache.study.add_trials([t for t in add if t is not None])
             cache.told.extend(view.name for view, _, _ in new)
         return cache
 
 
 def _frozen(optuna: Any, dists: dict[str, Any], params: dict[str, Any], value: float) -> Any:
-    return optuna.trial.create_trial(params=params, distributions=dists, value=value)
+    """An optuna trial, or None when optuna refuses the values for these distributions (a
+    trial or prior from another space is not an observation of this one; never INTERNAL)."""
+    try:
+        return optuna.trial.create_trial(params=params, distributions=dists, value=value)
+    except ValueError:
+        return None
 
 
 def _make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
