@@ -56,12 +56,14 @@ def test_appended_cell_starts_as_identity(spec):
     new = build_model(grown)
     report = inherit_weights(old, new)
     x = torch.randn(4, 3, 12, 12)
-    ref, out = old(x), new.eval()(x)
+    with torch.no_grad():
+        ref, out = old(x), new.eval()(x)
     assert report.identity > 0 and 0.8 < report.fraction < 1.0
     assert torch.allclose(ref, out, rtol=2e-3, atol=1e-6 * float(ref.abs().max()) + 1e-9)
     # a fresh (not inherited) network is far from the old function
     other = build_model(grown).eval()
-    assert not torch.allclose(ref, other(x), rtol=0.1, atol=0.0)
+    with torch.no_grad():
+        assert not torch.allclose(ref, other(x), rtol=0.1, atol=0.0)
 
 
 def test_surviving_branches_keep_their_weights(spec):
