@@ -83,9 +83,18 @@ def parse_search_space(text: str) -> list[dict[str, Any]]:
     return doc
 
 
+#: Pod Security `restricted` for the trial container, as in the shipped Experiments
+#: (manifests/examples): runAsUser is the trainer image's uid, because Katib copies this context to
+#: its metrics sidecar when injectSecurityContext is on, and that image would otherwise run as root.
+TRIAL_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True, "runAsUser": 10001, "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def _job(image: str, command: list[str], *, gpus: int = 0,
          env: dict[str, str] | None = None) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": TRIAL_CONTAINER, "image": image, "command": command}
+    container: dict[str, Any] = {"name": TRIAL_CONTAINER, "image": image, "command": command,
+                                 "securityContext": dict(TRIAL_SECURITY_CONTEXT)}
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     if gpus:

@@ -207,3 +207,24 @@ def test_suggestion_pods_katib_creates_from_our_katib_config() -> None:
     assert [c["name"] for c in pod["containers"]] == ["suggestion", "early-stopping"]
     assert "allowPrivilegeEscalation" in _ids(violations(pod))
     assert violations(pod, level="baseline") == []
+
+
+def test_trial_jobs_the_katib_backend_builds_are_restricted() -> None:
+    """`backend=katib` creates its Experiments from katib/experiments.py, not from the shipped
+    YAML: their trial pods must pass the same `restricted` checks (PSA pin, see module doc)."""
+    from katib.experiments import hpo_experiment, nas_experiment
+
+    hpo = hpo_experiment(name="hpo-x", image="reg/trainer:1", data="builtin:digits",
+                         architecture_b64="e30=", epochs=1,
+                         search_space=[{"name": "lr", "parameterType": "double",
+                                        "feasibleSpace": {"min": "0.01", "max": "0.1"}}],
+                         max_trials=2, parallel=1, algorithm="random", settings={}, seed=0,
+                         gpus=1)
+    nas = nas_experiment(name="nas-x", image="reg/trainer:1", data="builtin:digits",
+                         input_shape=[1, 8, 8], num_classes=10, stages=1, ops=["3x3"],
+                         settings={}, iterations=1)
+    for body in (hpo, nas):
+        specs = list(pod_templates(body))
+        assert specs, f"{body['metadata']['name']}: no pod template found"
+        for path, meta, spec in specs:
+            assert violations(spec, meta) == [], f"{body['metadata']['name']} {path}"

@@ -102,7 +102,10 @@ def test_run_steps_write_artifacts_reports_and_metadata(tmp_path: Path) -> None:
     assert raw.metadata == {"format": "nac-dataset", "version": 1, "rows": 1797,
                             "shape": [1, 8, 8], "num_classes": 10,
                             "classes": [str(i) for i in range(10)], "source": "builtin:digits",
-                            "split": None, "sha256": ds.sha256}
+                            "sha256": ds.sha256}
+    # An un-split dataset has no "split" key at all: the KFP 2.17 launcher cannot convert a null
+    # metadata value (issue 11 item 1; rule in tests/conformance/kfp_launcher.py).
+    assert "split" not in raw.metadata
     text = Path(report.path).read_text()
     assert "| rows | 1797 |" in text and "| 0 | 178 | 9.9% |" in text and ds.sha256 in text
     outs = [_Artifact(str(tmp_path / s)) for s in ("train", "val", "test")]
