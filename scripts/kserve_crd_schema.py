@@ -13,17 +13,13 @@ Security rules instead, so the file stays small. The output records the source.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scripts.crd_schema import crd_version, strip_descriptions, write_schema  # noqa: E402
 from tests.conformance.pins import KSERVE  # noqa: E402
 
 CRD_PATH = "config/crd/full/serving.kserve.io_inferenceservices.yaml"
@@ -39,24 +35,13 @@ POD_FIELDS = ("affinity", "containers", "initContainers", "volumes", "toleration
               "sklearn", "tensorflow", "triton", "xgboost")
 
 
-def _strip(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _strip(v) for k, v in node.items() if k != "description"}
-    if isinstance(node, list):
-        return [_strip(v) for v in node]
-    return node
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--mirror", default="/work/.mirror/kserve+kserve/repo")
     args = p.parse_args()
-    text = subprocess.run(["git", "-C", args.mirror, "show", f"{KSERVE.commit}:{CRD_PATH}"],
-                          check=True, capture_output=True, text=True).stdout
-    crd = yaml.safe_load(text)
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    predictor = _strip(spec["properties"]["predictor"])
+    crd, schema = crd_version(args.mirror, KSERVE.commit, CRD_PATH, "v1beta1")
+    spec = schema["properties"]["spec"]
+    predictor = strip_descriptions(spec["properties"]["predictor"])
     for name in POD_FIELDS:
         field = predictor["properties"].get(name)
         if field is not None:
@@ -66,10 +51,7 @@ def main() -> int:
            "group": crd["spec"]["group"], "kind": crd["spec"]["names"]["kind"],
            "version": "v1beta1", "spec_required": spec.get("required", []),
            "predictor": predictor}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size} bytes)")
-    return 0
+    return write_schema(OUT, doc)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from katib import grpc_server
 from katib.api import api_pb2_grpc
 
 from .constants import DEFAULT_HOST, DEFAULT_PORT, HEALTH_SERVICE_NAME
 from .service import SuggestionServicer
 
 log = logging.getLogger("katib.suggestion")
-# Katib's requests carry the whole history; a 1000-trial NAS history is a few MB.
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 
 def serve(
@@ -28,22 +25,7 @@ def serve(
     two workers suffice: one answers health probes while the other computes; more would only
     parse more large requests at once (peak memory).
     """
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.max_send_message_length", _MAX_MESSAGE),
-        ],
-    )
-    api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(), server)
-    health_servicer = health.HealthServicer()
-    health_servicer.set(HEALTH_SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("api.v1.beta1.Suggestion", health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
-    if bound == 0:
-        raise OSError(f"cannot listen on {address}: address in use or not available")
-    server.start()
-    log.info("listening", extra={"address": f"{host}:{bound}"})
-    return server, bound
+    return grpc_server.start(
+        lambda server: api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(), server),
+        (HEALTH_SERVICE_NAME, "api.v1.beta1.Suggestion"), host=host, port=port,
+        max_workers=max_workers, log=log)
