@@ -27,27 +27,15 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import nac_compare as bench
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--full", action="store_true")
-    p.add_argument("--train-per-class", type=int, default=50)
-    p.add_argument("--test-per-class", type=int, default=100)
-    p.add_argument("--size", type=int, default=7, choices=(7, 14, 28))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--jobs", type=int, default=3)
-    p.add_argument("--final-epochs", type=int, default=3)
-    p.add_argument("--search-epochs", type=int, default=2)
-    p.add_argument("--inherit-epochs", type=int, default=1)
-    p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--stem", type=int, default=12)
-    p.add_argument("--batch", type=int, default=20)
-    p.add_argument("--out", default="/tmp/nac_animals")
+    bench.add_arm_arguments(p, size=7, sizes=(7, 14, 28), out="/tmp/nac_animals")
     args = p.parse_args(argv)
     started = time.perf_counter()
 
     from nac.data import ingest
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import nac_compare as bench
 
     ds = ingest("builtin:animal-mnist")
     order = bench.stratified(ds.y, None, 0)

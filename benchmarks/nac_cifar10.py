@@ -39,22 +39,13 @@ def _rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import nac_compare as bench
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent
                                           / "shared" / "data" / "cifar10"))
-    p.add_argument("--full", action="store_true", help="GPU scale (see the module docstring)")
-    p.add_argument("--train-per-class", type=int, default=50)
-    p.add_argument("--test-per-class", type=int, default=100)
-    p.add_argument("--size", type=int, default=8, choices=(8, 16, 32))
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--jobs", type=int, default=3, help="worker processes (one seed each)")
-    p.add_argument("--final-epochs", type=int, default=3)
-    p.add_argument("--search-epochs", type=int, default=2)
-    p.add_argument("--inherit-epochs", type=int, default=1)
-    p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--stem", type=int, default=12)
-    p.add_argument("--batch", type=int, default=20)
-    p.add_argument("--out", default="/tmp/nac_cifar10")
+    bench.add_arm_arguments(p, size=8, sizes=(8, 16, 32), out="/tmp/nac_cifar10")
     args = p.parse_args(argv)
     started = time.perf_counter()
 
@@ -71,9 +62,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{list(train_all.shape)}) {ingest_s:.1f}s, peak RSS {rss1:.0f} MiB (before "
           f"{rss0:.0f} MiB; the float32 array alone is {train_all.x.nbytes / 2**20:.0f} MiB); "
           f"test/ {test_all.rows} images", flush=True)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import nac_compare as bench
 
     full = args.full
     per_class = None if full else args.train_per_class

@@ -36,6 +36,22 @@ from nac.data.preprocess import fit_normalization
 ARMS = ("nac", "nac_inherit", "initial", "random", "random_eq", "handdesigned")
 
 
+def add_arm_arguments(p: Any, *, size: int, sizes: tuple[int, ...], out: str) -> None:
+    """The options every comparison benchmark shares (sizing, seeds, recipe, output)."""
+    p.add_argument("--full", action="store_true", help="GPU scale (see the module docstring)")
+    p.add_argument("--train-per-class", type=int, default=50)
+    p.add_argument("--test-per-class", type=int, default=100)
+    p.add_argument("--size", type=int, default=size, choices=sizes)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=3, help="worker processes (one seed each)")
+    p.add_argument("--final-epochs", type=int, default=3)
+    p.add_argument("--search-epochs", type=int, default=2)
+    p.add_argument("--inherit-epochs", type=int, default=1)
+    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--stem", type=int, default=12)
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--out", default=out)
+
 def stratified(y: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
     """Up to `per_class` row indices of every class (all when None), shuffled with `seed`."""
     rng = np.random.default_rng(seed)
