@@ -11,13 +11,17 @@ the metrics collector's rule semantics, a DB manager over gRPC). Serial trials
 
 Per task and seed: random search with full training for 100 trials sets the target (its best
 val_accuracy) and costs 100 x 52 = 5200 epochs. Each method then runs, same seed, until its
-best observed val_accuracy reaches the target or it spends ``--budget-factor`` x 5200 epochs;
-its ratio is 5200 / epochs spent (a run that never reaches the target scores 5200 / budget, a
-lower bound). Medianstop and ASHA use the random sampler with the same seed as the baseline,
+best observed val_accuracy reaches the target, it spends ``--budget-factor`` x 5200 epochs, or
+it has run ``--max-trials`` trials (the Experiment's maxTrialCount); its ratio is 5200 / epochs
+spent (a run that never reaches the target scores 5200 / budget, a lower bound). Random
+search's own figure (``random_epoch_ratio``: 5200 / epochs until its best of 100 was first
+seen) is printed too: every ratio includes that part, which no early stopping earns.
+Medianstop and ASHA use the random sampler with the same seed as the baseline,
 so they see the same configurations in the same order.
 
     python benchmarks/early_stopping_lcbench.py [--data ../shared/data/lcbench] [--seeds 10]
-        [--tasks 34] [--eta 3] [--min-resource 4] [--out /tmp/lcbench-regret.svg]
+        [--tasks 34] [--eta 8] [--min-resource 2] [--median-start-step 4] [--workers 2]
+        [--out /tmp/lcbench-regret.svg]
 
 Last line: RESULT {"asha_epoch_ratio", "median_stop_epoch_ratio", "tpe_asha_epoch_ratio", ...}
 (medians over tasks x seeds).
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import time
@@ -40,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.svg_plot import line_chart  # noqa: E402
 from katib.api import api_pb2 as pb  # noqa: E402
+from katib.earlystopping import asha  # noqa: E402
 from katib.earlystopping.replay import Replay  # noqa: E402
 
 EPOCHS = 52
@@ -88,7 +94,7 @@ class Surrogate:
         return hit
 
 
-def experiment(name: str, sampler: str, seed: int, stopping: str, eta: int, r_min: int
+def experiment(name: str, sampler: str, seed: int, stopping: str, args: argparse.Namespace
                ) -> pb.Experiment:
     spec = pb.ExperimentSpec(
         objective=pb.ObjectiveSpec(type=pb.MAXIMIZE, objective_metric_name="val_accuracy"),
@@ -101,10 +107,14 @@ def experiment(name: str, sampler: str, seed: int, stopping: str, eta: int, r_mi
             feasible_space=pb.FeasibleSpace(min=lo, max=hi, distribution=dist))
     if stopping == "asha":
         spec.early_stopping.algorithm_name = "asha"
-        for k, v in (("reduction_factor", eta), ("min_resource", r_min), ("max_resource", EPOCHS)):
+        for k, v in (("reduction_factor", args.eta), ("min_resource", args.min_resource),
+                     ("max_resource", EPOCHS)):
             spec.early_stopping.algorithm_settings.add(name=k, value=str(v))
     elif stopping == "medianstop":
         spec.early_stopping.algorithm_name = "medianstop"  # Katib's defaults: 3 trials, step 4
+        if args.median_start_step:
+            spec.early_stopping.algorithm_settings.add(name="start_step",
+                                                       value=str(args.median_start_step))
     return pb.Experiment(name=name, spec=spec)
 
 
@@ -115,56 +125,89 @@ METHODS = {  # name -> (sampler, early stopping)
 }
 
 
+_SUR: Surrogate | None = None
+
+
+def _worker_init(data: Path) -> None:
+    global _SUR
+    _SUR = Surrogate(data)
+
+
+def run_pair(job: tuple[str, int, argparse.Namespace]) -> dict[str, tuple[float, bool, list]]:
+    """One task and seed, every method through its own gRPC services: method -> (ratio,
+    reached, anytime trace). Runs in a worker process (each has its own servers)."""
+    task, seed, args = job
+    assert _SUR is not None
+    sur = _SUR
+
+    def curve(values: dict[str, str]) -> list[float]:
+        return sur.curve(task, values)
+
+    full = BASELINE_TRIALS * EPOCHS
+    budget = int(args.budget_factor * full)
+    exp = experiment(f"lc-{task}-{seed}", "random", seed, "", args)
+    with Replay(exp, curve) as rp:
+        rp.validate()
+        base = rp.run(BASELINE_TRIALS)
+    target = base.trace[-1][1]
+    # random search's own figure: 5200 / epochs until its best of 100 was first seen
+    first = next(e for e, v in base.trace if v >= target)
+    out = {"random": (full / first, True, base.trace)}
+    for m, (sampler, stopping) in METHODS.items():
+        exp = experiment(f"lc-{task}-{seed}", sampler, seed, stopping, args)
+        with Replay(exp, curve) as rp:
+            rp.validate()
+            res = rp.run(args.max_trials, budget=budget, target=target)
+        hit = bool(res.trace) and res.trace[-1][1] >= target
+        out[m] = (full / (res.epochs if hit else budget), hit, res.trace)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "lcbench")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--tasks", type=int, default=34)
-    ap.add_argument("--eta", type=int, default=3)
-    ap.add_argument("--min-resource", type=int, default=4)
+    ap.add_argument("--eta", type=int, default=asha.DEFAULT_REDUCTION_FACTOR)
+    ap.add_argument("--min-resource", type=int, default=asha.DEFAULT_MIN_RESOURCE)
+    ap.add_argument("--median-start-step", type=int, default=0,
+                    help="medianstop start_step (0: Katib's default, 4)")
     ap.add_argument("--budget-factor", type=float, default=2.0)
+    ap.add_argument("--max-trials", type=int, default=600,
+                    help="the Experiment's maxTrialCount for the stopping methods (cheap cuts "
+                         "make thousands of trials, and every call carries the whole history)")
+    ap.add_argument("--workers", type=int, default=2, help="processes (at most 2 here)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/lcbench-regret.svg"))
     args = ap.parse_args()
     sur = Surrogate(args.data)
     tasks = sur.tasks[: args.tasks]
     full = BASELINE_TRIALS * EPOCHS
     budget = int(args.budget_factor * full)
-    ratios: dict[str, list[float]] = {m: [] for m in METHODS}
-    reached: dict[str, int] = {m: 0 for m in METHODS}
-    curves: dict[str, list[list[tuple[int, float]]]] = {m: [] for m in ("random", *METHODS)}
+    names = ("random", *METHODS)
+    ratios: dict[str, list[float]] = {m: [] for m in names}
+    reached: dict[str, int] = {m: 0 for m in names}
+    curves: dict[str, list[list[tuple[int, float]]]] = {m: [] for m in names}
     started = time.perf_counter()
     print(f"data: {args.data} (YAHPO Gym LCBench surrogate); {len(tasks)} tasks x "
           f"{args.seeds} seeds; ASHA eta={args.eta} min_resource={args.min_resource}; "
-          f"budget {budget} epochs per run", flush=True)
-    for ti, task in enumerate(tasks):
-        for seed in range(args.seeds):
-            def curve(values: dict[str, str], task: str = task) -> list[float]:
-                return sur.curve(task, values)
-
-            exp = experiment(f"lc-{task}-{seed}", "random", seed, "", args.eta, args.min_resource)
-            with Replay(exp, curve) as rp:
-                rp.validate()
-                base = rp.run(BASELINE_TRIALS)
-            target = base.trace[-1][1]
-            runs = {"random": base}
-            for m, (sampler, stopping) in METHODS.items():
-                exp = experiment(f"lc-{task}-{seed}", sampler, seed, stopping, args.eta,
-                                 args.min_resource)
-                with Replay(exp, curve) as rp:
-                    rp.validate()
-                    res = rp.run(10**6, budget=budget, target=target)
-                runs[m] = res
-                hit = res.trace and res.trace[-1][1] >= target
-                reached[m] += bool(hit)
-                ratios[m].append(full / (res.epochs if hit else budget))
-            best = max(r.trace[-1][1] for r in runs.values() if r.trace)
-            for m, r in runs.items():
-                curves[m].append([(e, best - v) for e, v in r.trace])
-        done = (ti + 1) * args.seeds
-        print(f"task {task} ({ti + 1}/{len(tasks)}): median ratios so far " + ", ".join(
-            f"{m} {statistics.median(v):.2f}x" for m, v in ratios.items())
-              + f" ({done} runs, {time.perf_counter() - started:.0f} s)", flush=True)
-    runs_total = len(tasks) * args.seeds
+          f"medianstop start_step={args.median_start_step or 4}; budget {budget} epochs or "
+          f"{args.max_trials} trials per run; {args.workers} processes", flush=True)
+    jobs = [(task, seed, args) for task in tasks for seed in range(args.seeds)]
+    with multiprocessing.get_context("spawn").Pool(
+            args.workers, initializer=_worker_init, initargs=(args.data,)) as pool:
+        for i, runs in enumerate(pool.imap(run_pair, jobs)):
+            for m, (ratio, hit, _trace) in runs.items():
+                ratios[m].append(ratio)
+                reached[m] += hit
+            best = max(tr[-1][1] for _r, _h, tr in runs.values() if tr)
+            for m, (_r, _h, tr) in runs.items():
+                curves[m].append([(e, best - v) for e, v in tr])
+            if (i + 1) % args.seeds == 0:
+                print(f"task {jobs[i][0]} ({(i + 1) // args.seeds}/{len(tasks)}): median "
+                      "ratios so far " + ", ".join(f"{m} {statistics.median(v):.2f}x"
+                                                   for m, v in ratios.items())
+                      + f" ({i + 1} runs, {time.perf_counter() - started:.0f} s)", flush=True)
+    runs_total = len(jobs)
     print("\n| method | median ratio | geometric mean | reached target |")
     print("|---|---|---|---|")
     for m, v in ratios.items():
@@ -186,10 +229,12 @@ def main() -> int:
     line_chart(args.out, series, title="LCBench: median anytime regret (val_accuracy points)",
                xlabel="epochs spent", ylabel="regret (log)", log_y=True)
     print(f"anytime regret picture: {args.out}")
-    result = {f"{m}_epoch_ratio" if m != "median_stop" else "median_stop_epoch_ratio":
-              round(statistics.median(v), 3) for m, v in ratios.items()}
-    result.update({"runs": runs_total, "baseline_epochs": full, "eta": args.eta,
+    result = {f"{m}_epoch_ratio": round(statistics.median(v), 3) for m, v in ratios.items()}
+    result.update({f"{m}_reached": f"{reached[m]}/{runs_total}" for m in METHODS})
+    result.update({"runs": runs_total, "baseline_epochs": full, "max_trials": args.max_trials,
+                   "eta": args.eta,
                    "min_resource": args.min_resource,
+                   "median_start_step": args.median_start_step or 4,
                    "seconds": round(time.perf_counter() - started, 1),
                    "picture": str(args.out)})
     print("RESULT " + json.dumps(result))

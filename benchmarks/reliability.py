@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.reliability import data_fuzz, export_faults, runner_faults, security_scan  # noqa: E402
 from tests.reliability import suggestion_fuzz as sf  # noqa: E402
+from tests.reliability import suggestion_process as sp  # noqa: E402
 from tests.reliability import training_faults as tf  # noqa: E402
 from tests.reliability.faults import Outcome  # noqa: E402
 
@@ -47,17 +48,17 @@ def training(work: Path) -> list[Outcome]:
 
 
 def suggestion(work: Path, examples: int, memory: dict[str, float]) -> list[Outcome]:
-    with sf.suggestion_process(work) as server:
+    with sp.suggestion_process(work) as server:
         outcomes = [sf.fuzz(server, examples=examples, seed=1)]
     memory["fuzz_vm_hwm_mib"] = outcomes[0].extra.get("vm_hwm_mib") or float("nan")
     for algorithm in ("nac", "tpe", "warm-start", "random", "multivariate-tpe"):
-        outcomes.append(sf.restart_mid_experiment(work, algorithm=algorithm, rounds=8,
+        outcomes.append(sp.restart_mid_experiment(work, algorithm=algorithm, rounds=8,
                                                   kill_after=6))
-    outcomes.append(sf.restart_mid_experiment(work, algorithm="cmaes", rounds=8, kill_after=6,
+    outcomes.append(sp.restart_mid_experiment(work, algorithm="cmaes", rounds=8, kill_after=6,
                                               same_answer=False))
-    seconds, hwm = sf.huge_history_hwm(work, trials=5000)
+    seconds, hwm = sp.huge_history_hwm(work, trials=5000)
     memory["history_5000_seconds"], memory["history_5000_vm_hwm_mib"] = seconds, hwm
-    memory["kubernetes_source_vm_hwm_mib"] = sf.kubernetes_source_hwm(work)
+    memory["kubernetes_source_vm_hwm_mib"] = sp.kubernetes_source_hwm(work)
     return outcomes
 
 
@@ -140,7 +141,7 @@ def main() -> int:
     for problem in sec.problems:
         print(f"  - {problem}")
     print(f"Suggestion server VmHWM: {memory['fuzz_vm_hwm_mib']:.1f} MiB after the fuzz "
-          f"(target {sf.MEMORY_TARGET_MIB} MiB); "
+          f"(target {sp.MEMORY_TARGET_MIB} MiB); "
           f"{memory['history_5000_vm_hwm_mib']:.1f} MiB answering a 5000-trial tpe history "
           f"({memory['history_5000_seconds']:.1f}s); "
           f"{memory['kubernetes_source_vm_hwm_mib']:.1f} MiB once a warm_start_source names a "

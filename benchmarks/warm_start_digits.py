@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from katib.local import ExperimentResult, run_experiment
+from katib.local import LocalRunOutcome, run_experiment
 from katib.suggestion.metrics import parse_metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ def _experiment(name: str, *, seed: int, trials: int, parallel: int, epochs: int
     return doc
 
 
-def _trials_to_target(result: ExperimentResult, target: float, budget: int) -> int:
+def _trials_to_target(result: LocalRunOutcome, target: float, budget: int) -> int:
     for i, t in enumerate(result.trials, start=1):  # completion order
         value = parse_metric(t.metrics.get("accuracy", ""))
         if value is not None and value >= target:

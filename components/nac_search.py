@@ -3,7 +3,9 @@
 # No `from __future__ import annotations`: KFP reads the Input[...]/Output[...] annotations
 # at decoration time and cannot resolve postponed (string) annotations.
 
-from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+from typing import Optional
+
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from components._common import component
 
@@ -24,6 +26,7 @@ def nac_search(
     data_source: str = "",
     timeout_seconds: int = 86400,
     max_parameters: int = 0,
+    parent_model: Optional[Input[Model]] = None,  # noqa: UP045 - KFP reads typing.Optional
 ) -> str:
     """Search a network architecture with NAC (Neural Architecture Construction, EnvelopeNets).
 
@@ -50,6 +53,9 @@ def nac_search(
         max_parameters: parameter budget of the constructed network (0 = none; local
             backend): construction never trains or returns a network above it (settings also
             take `max_macs`, and `inherit_weights` for the cheaper search of nac.inherit).
+        parent_model: optional earlier `nac-model` to start from (local backend): its
+            architecture is the first network and its weights the first iteration's start,
+            inherited along every restructuring (nac.construct). docs/serving.md.
 
     Returns:
         The architecture spec as compact JSON text.
@@ -61,4 +67,4 @@ def nac_search(
         metrics=metrics, settings=settings, backend=backend, seed=seed,
         experiment_name=experiment_name, namespace=namespace, trial_image=trial_image,
         data_source=data_source, timeout_seconds=timeout_seconds,
-        max_parameters=max_parameters)
+        max_parameters=max_parameters, parent_model=parent_model)

@@ -2,8 +2,9 @@
 
 - images/suggestion/requirements.txt: the `suggestion` extra and everything it needs (no torch,
   no kfp). The suggestion image installs these, then our package with `--no-deps`.
-- images/trainer/requirements.txt: [project].dependencies and everything they need, except torch
-  and torch's own dependencies, which the CUDA base image provides.
+- images/trainer/requirements.txt: [project].dependencies plus the `serve` extra (the compress
+  step and the KServe predictor run in the trainer image) and everything they need, except
+  torch and torch's own dependencies, which the CUDA base image provides.
 
 Both pin the versions the test suite ran with. Re-run from the project's venv after changing
 dependencies in pyproject.toml:
@@ -25,6 +26,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 SUGGESTION_OUT = ROOT / "images" / "suggestion" / "requirements.txt"
 TRAINER_OUT = ROOT / "images" / "trainer" / "requirements.txt"
+#: Extra the trainer image installs beside [project].dependencies (compress, serve, deploy).
+TRAINER_EXTRA = "serve"
 #: Distributions that must never reach the lean suggestion image.
 SUGGESTION_FORBIDDEN = re.compile(r"^(torch|nvidia-.*|triton|kfp.*)$")
 #: Provided by the trainer's base image (pytorch/pytorch), never re-pinned.
@@ -77,10 +80,12 @@ def main() -> None:
         raise SystemExit(f"the suggestion extra pulls {bad}; the lean image must not")
     _write(SUGGESTION_OUT, suggestion, "the `suggestion` extra")
 
-    deps = [r for r in project_requirements() if canonical(r.name) != BASE_PROVIDED]
+    deps = [r for r in project_requirements() + project_requirements(TRAINER_EXTRA)
+            if canonical(r.name) != BASE_PROVIDED]
     from_base = closure([Requirement(BASE_PROVIDED)])
     trainer = {n: v for n, v in closure(deps).items() if n not in from_base}
-    _write(TRAINER_OUT, trainer, "[project].dependencies minus torch and its dependencies")
+    _write(TRAINER_OUT, trainer, f"[project].dependencies and the `{TRAINER_EXTRA}` extra minus "
+           "torch and its dependencies")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 from katib.backends.base import ExperimentBackend, ProgressCallback
 from katib.backends.kubernetes import KubernetesBackend, KubernetesBackendConfig
 from katib.backends.local import LocalBackend, LocalBackendConfig
-from katib.backends.types import ExperimentResult
+from katib.types import ExperimentResult
 
 #: Config type -> backend class.
 _BACKENDS: dict[type, type[ExperimentBackend]] = {

@@ -15,23 +15,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from typing import Any
 
 from katib import nac_schedule
+from katib.constants import (
+    API_VERSION,
+    EXPERIMENT_KIND,
+    NAC_STATS_METRIC,
+    OBJECTIVE_METRIC,
+    TRIAL_CONTAINER,
+    TRIAL_METRICS_FORMATS,
+)
+from katib.nac_operations import operations_from_ops
 from katib.trial.recipe import recipe_args
+from katib.types import validate_experiment_name
 
-#: Objective metric the trial CLI prints (validation accuracy, 0..1).
-OBJECTIVE_METRIC = "accuracy"
-#: Additional metric carrying NAC branch statistics (contracts.md §4).
-NAC_STATS_METRIC = "nac-stats"
-#: StdOut filter: numeric metrics plus the nac-stats JSON (contracts.md §4).
-METRICS_FORMATS = [
-    r"([\w-]+)=([+-]?\d+(?:\.\d+)?(?:[Ee][+-]?\d+)?)",
-    r"(nac-stats)=(\{\S+\})",
-]
-#: Name of the trial container (Katib's primaryContainerName).
-TRIAL_CONTAINER = "training-container"
 #: Tunable hyperparameter -> trial CLI flag.
 TRIAL_FLAGS = {
     "lr": "--lr",
@@ -109,15 +107,13 @@ def _job(image: str, command: list[str], *, gpus: int = 0,
 def _base(name: str, namespace: str, *, algorithm: str, settings: dict[str, Any],
           max_trials: int, parallel: int, trial_parameters: list[dict[str, str]],
           job: dict[str, Any]) -> dict[str, Any]:
-    if not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", name) or len(name) > 40:
-        raise ValueError(f"experiment_name {name!r}: use at most 40 lowercase letters, digits "
-                         "and '-', starting with a letter")
+    validate_experiment_name(name, where="experiment_name")
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
     return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
+        "apiVersion": API_VERSION,
+        "kind": EXPERIMENT_KIND,
         "metadata": metadata,
         "spec": {
             "objective": {"type": "maximize", "objectiveMetricName": OBJECTIVE_METRIC},
@@ -163,20 +159,6 @@ def hpo_experiment(*, name: str, namespace: str = "", image: str, python: str = 
                  job=_job(image, command, gpus=gpus))
     body["spec"]["parameters"] = search_space
     return body
-
-
-def nas_operations(ops: list[str]) -> list[dict[str, Any]]:
-    """Branch ops (`3x3`, `5x5sep`, ...) as Katib ENAS-style operations the `nac` algorithm
-    reads: `convolution` / `separable_convolution`, each with a `filter_size` list."""
-    sizes: dict[str, list[str]] = {"convolution": [], "separable_convolution": []}
-    for op in ops:
-        m = re.fullmatch(r"(\d)x\1(sep)?", op)
-        if m is None:
-            raise ValueError(f"op {op!r} is not a branch op like 3x3 or 5x5sep")
-        sizes["separable_convolution" if m.group(2) else "convolution"].append(m.group(1))
-    return [{"operationType": kind, "parameters": [
-        {"name": "filter_size", "parameterType": "categorical",
-         "feasibleSpace": {"list": values}}]} for kind, values in sizes.items() if values]
 
 
 #: SearchSettings fields that travel in nasConfig rather than as algorithm settings.
@@ -225,12 +207,13 @@ def nas_experiment(*, name: str, namespace: str = "", image: str, python: str = 
     spec["objective"]["additionalMetricNames"] = [NAC_STATS_METRIC]
     spec["objective"]["metricStrategies"] = [{"name": OBJECTIVE_METRIC, "value": "latest"},
                                              {"name": NAC_STATS_METRIC, "value": "latest"}]
-    spec["metricsCollectorSpec"]["source"] = {"filter": {"metricsFormat": METRICS_FORMATS}}
+    spec["metricsCollectorSpec"]["source"] = {
+        "filter": {"metricsFormat": list(TRIAL_METRICS_FORMATS)}}
     c, h, w = input_shape
     spec["nasConfig"] = {
         "graphConfig": {"numLayers": stages, "inputSizes": [h, w, c],
                         "outputSizes": [num_classes]},
-        "operations": nas_operations(ops),
+        "operations": operations_from_ops(ops),
     }
     return body
 
@@ -252,4 +235,4 @@ def nas_experiment_for(settings: Any, *, seed: int, name: str, namespace: str = 
         input_shape=input_shape, num_classes=num_classes, stages=settings.stages,
         ops=list(settings.envelope), settings=search, iterations=iterations,
         recipe=recipe_args(settings.training),
-        stat="meansss" if settings.training.stat_mode == "mean_sq" else "variance", gpus=gpus)
+        stat=str(settings.training.stat_mode), gpus=gpus)

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from katib.suggestion.constants import MAX_TRIAL_NAME as MAX_NAME
+from katib.constants import MAX_TRIAL_NAME as MAX_NAME
 
 #: Label on every `nac` trial (and, through Katib, its pods): the construction iteration.
 ITERATION_LABEL = "nac.kubeflow.org/iteration"

@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from nac.stat_mode import StatMode
+
 METRIC_NAME = "nac-stats"
 VERSION = 1
 
@@ -26,7 +28,8 @@ class NacStatsError(ValueError):
     """A ``nac-stats`` value that cannot be used; the message names the field."""
 
 
-STATS = ("meansss", "variance")
+#: The statistic names on the wire: `nac.stat_mode.StatMode`'s values (one vocabulary).
+STATS = tuple(m.value for m in StatMode)
 
 
 @dataclass(frozen=True)

@@ -168,16 +168,33 @@ def construct(
     *,
     progress: Callable[[IterationRecord], None] | None = None,
     initial: ArchitectureSpec | None = None,
+    parent: Any = None,
 ) -> ConstructionResult:
     """Run NAC on `train_ds` and return the constructed spec with a per-iteration trace.
 
     `initial` overrides the base network (default: `settings.initial_spec` for the data's
     shape and class count). `progress` is called after every iteration.
+    `parent` (a `nac.finetune.Parent`: an earlier Model) starts the search from that Model:
+    its architecture (head sized for the data's classes) is the base network, iteration 0
+    starts from its weights (head re-initialised when the classes differ) on data scaled
+    with its normalisation, and every later iteration inherits along the restructuring
+    (nac.inherit, as `inherit_weights`), so the parent's features are not thrown away.
     """
     settings = settings or NACSettings()
     started = time.perf_counter()
-    spec = initial or settings.initial_spec(tuple(int(v) for v in train_ds.x.shape[1:]),
-                                            len(train_ds.classes))
+    shape = tuple(int(v) for v in train_ds.x.shape[1:])
+    parent_init = None
+    if parent is not None:
+        from nac.finetune import ParentInit, child_spec, with_parent_normalization
+
+        if initial is not None:
+            raise ValueError("construct: give `initial` or `parent`, not both (the parent's "
+                             "architecture is the base network)")
+        initial = child_spec(parent, len(train_ds.classes), shape)
+        train_ds, val_ds = (with_parent_normalization(parent, d) for d in (train_ds, val_ds))
+        parent_init = ParentInit(parent.state, scope="all", tag=parent.sha256,
+                                 keep_head=list(train_ds.classes) == list(parent.meta.classes))
+    spec = initial or settings.initial_spec(shape, len(train_ds.classes))
     first = spec
     over = settings.over_budget(spec)
     if over is not None:
@@ -191,13 +208,15 @@ def construct(
         config = replace(settings.training, stats=True, seed=settings.training.seed + t,
                          checkpoint_dir=None, epochs=settings.epochs_at(t))
         fraction: list[float] = []
-        init = None
+        init = parent_init if t == 0 else None
         if previous is not None:
             def init(model, parent=previous, fraction=fraction):
                 fraction.append(inherit_weights(parent, model).fraction)
                 return model
         result = train(spec, train_ds, val_ds, config, init=init)
-        if settings.inherit_weights:
+        if init is not None and init is parent_init:
+            fraction.append(parent_init.loaded_fraction)
+        if settings.inherit_weights or parent_init is not None:
             previous = result.model
         plan, note = _plan_within_budget(spec, result.branch_stats, result.gate_stats, rs,
                                          settings)

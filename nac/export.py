@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nac.atomic import atomic_directory
+from nac.documents import check_header
 
 __all__ = [
     "ARCHITECTURE_FILE",
@@ -116,12 +117,8 @@ def read_meta(directory: str | os.PathLike[str]) -> ModelMeta:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{path} is not valid JSON ({e})") from None
-    found = doc.get("format") if isinstance(doc, dict) else doc
-    if found != FORMAT:
-        raise ModelError(f'{path}: "format" is {found!r}, expected "{FORMAT}"')
-    if doc.get("version") != VERSION:
-        raise ModelError(f'{path}: "version" {doc.get("version")!r} is not supported; this '
-                         f"release reads version {VERSION}")
+    check_header(doc, FORMAT, VERSION, where=str(path), error=ModelError,
+                 hint="give the directory the train step wrote (or `run --local --output-dir`)")
     for key in ("classes", "input_shape"):
         if key not in doc:
             raise ModelError(f'{path}: "{key}" is missing')

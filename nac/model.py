@@ -94,7 +94,7 @@ class NACNet(nn.Module):
         """(branch key, module) in network order."""
         return list(self._branch_keys)
 
-    def enable_stats(self, mode: StatMode | str = StatMode.MEAN_SQ, *, reset: bool = True) -> None:
+    def enable_stats(self, mode: StatMode | str = StatMode.MEANSSS, *, reset: bool = True) -> None:
         """Accumulate the per-branch statistic on every training-mode forward pass."""
         mode = StatMode(mode)
         for _, branch in self._branch_keys:

@@ -8,13 +8,12 @@ accumulated in non-persistent buffers, so they never reach the optimiser or the 
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nac.spec import OPS, Head, Stem
+from nac.stat_mode import StatMode
 
 __all__ = [
     "Branch",
@@ -34,13 +33,6 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.1
 #: Classifier weight std (AMLA: truncated normal, 1/192).
 HEAD_STD = 1.0 / 192.0
-
-
-class StatMode(StrEnum):
-    """What a branch accumulates while statistics are on."""
-
-    MEAN_SQ = "mean_sq"  # running mean of y^2: the reference's MeanSSS (up to a constant)
-    VARIANCE = "variance"  # mean over positions of the across-image variance of y
 
 
 def pool_same(x: torch.Tensor) -> torch.Tensor:
@@ -98,7 +90,7 @@ class Branch(nn.Module):
         self.register_buffer("stat_count", torch.zeros((), dtype=torch.float64), persistent=False)
         self.stat_map_sum: torch.Tensor | None = None
         self.stat_map_sum_sq: torch.Tensor | None = None
-        self._host_count = 0  # elements (mean_sq) or images (variance) seen
+        self._host_count = 0  # elements (meansss) or images (variance) seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.bn(self.conv(x)))
@@ -110,7 +102,7 @@ class Branch(nn.Module):
     def _accumulate(self, y: torch.Tensor) -> None:
         if y.dtype != torch.float32:
             y = y.float()
-        if self.stat_mode is StatMode.MEAN_SQ:
+        if self.stat_mode is StatMode.MEANSSS:
             # Two small ops per branch and step (norm, fused multiply-add); the element count
             # is known on the host, so no device op and no sync for it.
             norm = torch.linalg.vector_norm(y)

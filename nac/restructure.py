@@ -9,7 +9,7 @@ Pure Python and deterministic (reference/nac.md §1.6-1.7, AMLA `generate.py`):
 statistic (MeanSSS by default: running mean of y^2 after BN+ReLU); `gate_stats` maps gate keys
 (`"<src>><dst>"`) to the trained gate value. Per stage, in order:
 
-1. Eligible iff `construction[s]` and the stage has <= `max_cells_per_stage[s]` cells;
+1. Eligible iff `construction[s]` and the stage has <= `max_layers_per_stage[s]` cells;
    otherwise it is copied unchanged.
 2. Prune budget `k = min(max_filter_prune, floor(branches_in_stage / 3))`.
 3. Sort the stage's branches by statistic, ascending (descending with `worst_case`); ties keep
@@ -64,7 +64,7 @@ class RestructureError(ValueError):
 class RestructureSettings:
     """Per-stage construction settings (AMLA `envelopenet` block; defaults = AMLA defaults).
 
-    `construction[s]`: whether stage s is pruned and expanded. `max_cells_per_stage[s]`: growth
+    `construction[s]`: whether stage s is pruned and expanded. `max_layers_per_stage[s]`: growth
     cap, tested before adding (so a stage may end with max + 1 cells). `parameter_limits[s]`:
     shrink inner cells to keep parameters roughly flat. `worst_case`: prune the best branches
     (the reference's ablation). `expand[s]` (default: all true): whether an eligible stage gets
@@ -72,7 +72,7 @@ class RestructureSettings:
     """
 
     max_filter_prune: int = 6
-    max_cells_per_stage: tuple[int, ...] = (7, 6, 2)
+    max_layers_per_stage: tuple[int, ...] = (7, 6, 2)
     construction: tuple[bool, ...] = (True, True, False)
     parameter_limits: tuple[bool, ...] | None = None
     worst_case: bool = False
@@ -85,7 +85,7 @@ class RestructureSettings:
         (`max_filter_prune`, `max_layers_per_stage`, `construction`, `parameter_limits`,
         `worst_case`): the in-process driver's and the Katib suggestion's settings alike."""
         return cls(max_filter_prune=settings.max_filter_prune,
-                   max_cells_per_stage=settings.max_layers_per_stage,
+                   max_layers_per_stage=settings.max_layers_per_stage,
                    construction=settings.construction,
                    parameter_limits=settings.parameter_limits,
                    worst_case=settings.worst_case)
@@ -95,21 +95,21 @@ class RestructureSettings:
                 or self.max_filter_prune < 0:
             raise RestructureError(f"max_filter_prune: must be an integer >= 0, got "
                                    f"{self.max_filter_prune!r}")
-        object.__setattr__(self, "max_cells_per_stage", tuple(self.max_cells_per_stage))
+        object.__setattr__(self, "max_layers_per_stage", tuple(self.max_layers_per_stage))
         object.__setattr__(self, "construction", tuple(bool(v) for v in self.construction))
         if self.parameter_limits is not None:
             object.__setattr__(self, "parameter_limits",
                                tuple(bool(v) for v in self.parameter_limits))
         if self.expand is not None:
             object.__setattr__(self, "expand", tuple(bool(v) for v in self.expand))
-        for i, v in enumerate(self.max_cells_per_stage):
+        for i, v in enumerate(self.max_layers_per_stage):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise RestructureError(f"max_cells_per_stage[{i}]: must be an integer >= 1, "
+                raise RestructureError(f"max_layers_per_stage[{i}]: must be an integer >= 1, "
                                        f"got {v!r}")
 
     def check_stages(self, n_stages: int) -> None:
         """Refuse per-stage lists whose length does not match the spec."""
-        for name in ("max_cells_per_stage", "construction", "parameter_limits", "expand"):
+        for name in ("max_layers_per_stage", "construction", "parameter_limits", "expand"):
             value = getattr(self, name)
             if value is not None and len(value) != n_stages:
                 raise RestructureError(f"{name}: has {len(value)} entries but the architecture "
@@ -162,7 +162,7 @@ def plan_restructure(
     budgets: dict[int, int] = {}
     new_stages: list[Stage] = []
     for s, stage in enumerate(spec.stages):
-        eligible = settings.construction[s] and len(stage.cells) <= settings.max_cells_per_stage[s]
+        eligible = settings.construction[s] and len(stage.cells) <= settings.max_layers_per_stage[s]
         if not eligible:
             new_stages.append(stage)
             continue

@@ -3,16 +3,20 @@
     compile  [--output FILE --image REF --accelerator TYPE|none ...]
              write the compiled pipeline YAML; the options fix what the cluster is asked for
              (image, accelerator, CPU/memory, retries, deadlines, checkpoint volume)
-    run --local [--source URI --label-column NAME --image-shape CxHxW --output-dir DIR
-                 --pipeline-root DIR --param NAME=VALUE ...]
+    run [--local] [--source URI --label-column NAME --image-shape CxHxW --output-dir DIR
+                   --pipeline-root DIR --param NAME=VALUE ...]
              the whole pipeline on this machine through kfp.local (SubprocessRunner,
-             use_venv=False); ends with `RESULT {"test_error", "wall_seconds", "model_dir"}`
+             use_venv=False; local is the default target, `--local` may be given);
+             ends with `RESULT {"test_error", "wall_seconds", "model_dir"}`
     submit --host URL [--experiment NAME --run-name NAME --namespace NS --token-file F ...
             --param NAME=VALUE ...]
              upload the compiled pipeline to Kubeflow Pipelines and start a run
-    predict --model DIR --source URI [--label-column NAME --image-shape CxHxW --output FILE]
+    predict --model-dir DIR --source URI [--label-column NAME --image-shape CxHxW --output F]
              batch prediction with a trained Model artifact; ends with
              `RESULT {"accuracy" (when labelled), "rows"}`
+
+Flag names follow docs/cli.md (old spellings such as `predict --model` still work). Exit codes
+(nac/exit_codes.py): 0 success, 1 the run failed (a pipeline step failed), 2 bad input.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nac import exit_codes
+from nac.cli_help import HelpFormatter
 from pipelines import runner
 
 #: The checked-in compiled pipeline (regenerate with `python -m pipelines compile`).
@@ -38,14 +44,16 @@ def _param(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The CLI's parser (tests/test_cli_conventions.py walks it)."""
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile the pipeline to YAML (options: what the cluster "
-                       "is asked for; defaults give the checked-in file)")
-    c.add_argument("--output", default=str(COMPILED), help="output file (default: %(default)s)")
+                       "is asked for; defaults give the checked-in file)",
+                       formatter_class=HelpFormatter)
+    c.add_argument("--output", default=str(COMPILED), help="output file")
     c.add_argument("--image", help="image of every step and of Katib trials, REPO:TAG or "
                    "REPO@sha256:DIGEST (default: the versioned ghcr.io trainer image)")
     c.add_argument("--accelerator", help="accelerator resource of the training steps, e.g. "
@@ -62,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--light-cpu", help="CPU of preflight/ingest/preprocess/evaluate (default 1)")
     c.add_argument("--light-memory", help="memory of the light steps (default 4Gi)")
     c.add_argument("--retries", type=int, help="retries of the training steps (default 2)")
-    c.add_argument("--retry-backoff", help="first retry backoff, e.g. 60s (doubles each time)")
+    c.add_argument("--retry-backoff", help="first retry backoff, e.g. 60s (doubles each time; "
+                   "default 60s)")
     c.add_argument("--training-timeout", type=int, dest="training_timeout_s", metavar="SECONDS",
                    help="pod deadline of the training steps (default 86400)")
     c.add_argument("--light-timeout", type=int, dest="light_timeout_s", metavar="SECONDS",
@@ -72,27 +81,27 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--checkpoint-pvc", help="an existing PVC for the checkpoints instead of the "
                    "workspace (mounted at /mnt/checkpoints)")
 
-    r = sub.add_parser("run", help="run the whole pipeline")
-    r.add_argument("--local", action="store_true", required=True,
-                   help="run on this machine with kfp.local (the only mode; use `submit` "
-                        "for a cluster)")
+    r = sub.add_parser("run", help="run the whole pipeline (on this machine)",
+                       formatter_class=HelpFormatter)
+    r.add_argument("--local", action="store_true",
+                   help="run on this machine with kfp.local: the default and only target of "
+                        "`run` (use `submit` for a cluster)")
     r.add_argument("--source", help="data URI (default builtin:digits)")
     r.add_argument("--label-column", help="CSV label column (default label)")
     r.add_argument("--image-shape", help="CxHxW of flat CSV/NPZ rows, e.g. 1x8x8")
     r.add_argument("--output-dir", default="local_outputs/model",
-                   help="where the final Model artifact is copied (default: %(default)s)")
+                   help="where the final Model artifact is copied")
     r.add_argument("--pipeline-root", default="local_outputs",
-                   help="kfp.local pipeline root holding every step's artifacts "
-                        "(default: %(default)s)")
+                   help="kfp.local pipeline root holding every step's artifacts")
     r.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                    help="any other pipeline parameter, e.g. --param train_epochs=20")
 
-    s = sub.add_parser("submit", help="submit to a Kubeflow Pipelines endpoint")
+    s = sub.add_parser("submit", help="submit to a Kubeflow Pipelines endpoint",
+                       formatter_class=HelpFormatter)
     s.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
     s.add_argument("--experiment", help="KFP experiment name (created if missing)")
     s.add_argument("--run-name", help="run name (default: generated)")
-    s.add_argument("--package", default=str(COMPILED), help="compiled YAML to submit "
-                   "(default: %(default)s)")
+    s.add_argument("--package", default=str(COMPILED), help="compiled YAML to submit")
     s.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
     s.add_argument("--service-account", help="service account the run's pods use (the katib "
                    "backend needs one that may create Experiments)")
@@ -107,14 +116,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
                    help="pipeline parameter")
 
-    p = sub.add_parser("predict", help="batch prediction with a trained Model artifact")
-    p.add_argument("--model", required=True, help="Model artifact directory (nac-model)")
+    p = sub.add_parser("predict", help="batch prediction with a trained Model artifact",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--model-dir", "--model", dest="model_dir", metavar="DIR", required=True,
+                   help="Model artifact directory (nac-model)")
     p.add_argument("--source", required=True, help="data URI, as for ingest")
     p.add_argument("--label-column", default="label", help="CSV label column; when present, "
-                   "accuracy is reported (default: %(default)s)")
-    p.add_argument("--image-shape", default="", help="CxHxW of flat CSV/NPZ rows")
-    p.add_argument("--output", default="predictions.csv",
-                   help="predictions CSV (default: %(default)s)")
+                   "accuracy is reported")
+    p.add_argument("--image-shape", default="", help="CxHxW of flat CSV/NPZ rows (empty: "
+                   "from the data)")
+    p.add_argument("--output", default="predictions.csv", help="predictions CSV")
     return parser
 
 
@@ -141,22 +152,23 @@ def compile_options(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         if args.command == "compile":
             path = runner.compile_pipeline(args.output, compile_options(args))
             print(f"compiled pipeline written to {path}")
-            return 0
+            return exit_codes.OK
         if args.command == "run":
             params = dict(args.param)
             for flag, name in (("source", "source"), ("label_column", "label_column"),
                                ("image_shape", "image_shape")):
                 if getattr(args, flag) is not None:
                     params[name] = getattr(args, flag)
-            result = runner.run_local(params, pipeline_root=args.pipeline_root,
-                                      output_dir=args.output_dir)
-            print("RESULT " + json.dumps(result))
-            return 0
+            run = runner.run_local(params, pipeline_root=args.pipeline_root,
+                                   output_dir=args.output_dir)
+            runner.print_run(run)
+            print("RESULT " + json.dumps(run.result()))
+            return exit_codes.OK
         if args.command == "submit":
             auth = runner.client_options(
                 namespace=args.namespace, token_file=args.token_file,
@@ -167,17 +179,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 namespace=args.namespace,
                                 service_account=args.service_account, auth=auth)
             print(f"run URL: {url}")
-            return 0
+            return exit_codes.OK
         from pipelines import predict
 
-        result = predict.predict_to_csv(args.model, args.source, output=args.output,
+        result = predict.predict_to_csv(args.model_dir, args.source, output=args.output,
                                         label_column=args.label_column,
                                         image_shape=args.image_shape)
         print("RESULT " + json.dumps(result))
-        return 0
-    except (ValueError, FileNotFoundError, runner.PipelineRunError) as e:
+        return exit_codes.OK
+    except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
+    except runner.PipelineRunError as e:  # the run started and a step failed
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.FAILED
 
 
 if __name__ == "__main__":

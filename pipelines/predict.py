@@ -45,6 +45,7 @@ def _load_data(source: str, label_column: str, image_shape: str,
                model_shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str] | None]:
     """(x raw, label names or None)."""
     from nac.data import DataError
+    from nac.data.errors import NO_LABEL_COLUMN
     from nac.data.ingest import ingest
 
     shape = image_shape or "x".join(str(v) for v in model_shape)
@@ -52,7 +53,7 @@ def _load_data(source: str, label_column: str, image_shape: str,
         ds = ingest(source, label_column=label_column, image_shape=shape)
     except DataError as e:
         local = Path(source.removeprefix("file://"))
-        if "no label column" in str(e) and local.suffix.lower() == ".csv" and local.is_file():
+        if e.kind == NO_LABEL_COLUMN and local.suffix.lower() == ".csv" and local.is_file():
             return _unlabelled_csv(local, model_shape), None
         raise
     return ds.x, [ds.classes[i] for i in ds.y]

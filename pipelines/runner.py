@@ -11,10 +11,12 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from nac.atomic import atomic_directory
+from nac.atomic import atomic_directory, write_text_atomic
 
 #: Pipeline parameter types (component_spec input types) -> converters for CLI strings.
 _CONVERTERS = {
@@ -68,15 +70,10 @@ def compile_pipeline(output: str | os.PathLike[str], options: Any = None) -> Pat
     pipeline = automl if options is None else build_pipeline(options)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".yaml", dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    try:
-        compiler.Compiler().compile(pipeline, package_path=tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with tempfile.TemporaryDirectory(prefix="kfp-compile-") as scratch:  # kfp writes a path
+        compiled = Path(scratch) / target.name
+        compiler.Compiler().compile(pipeline, package_path=str(compiled))
+        write_text_atomic(target, compiled.read_text(encoding="utf-8"))
     return target
 
 
@@ -161,12 +158,57 @@ def _copy_model(src: Path, dest: Path) -> Path:
     return dest
 
 
-def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
-              output_dir: str | os.PathLike[str] = "local_outputs/model") -> dict[str, Any]:
-    """Run the whole pipeline with kfp.local; print artifacts and metrics; return RESULT data.
+@dataclass(frozen=True)
+class LocalRun:
+    """What a finished local run produced (`print_run` shows it; `result()` is the RESULT)."""
 
-    Compiled without retries: kfp.local honours them (sleeping the backoff), and a local
-    failure is bad input or a bug, not an evicted pod.
+    run_dir: Path                           # the kfp.local run directory
+    listing: list[tuple[str, str, Path]]    # (task, output, path) of every artifact
+    metrics: dict[str, float]               # the evaluate step's metrics
+    model_dir: Path                         # where the trained Model was copied
+    test_error: float
+    wall_seconds: float
+
+    def result(self) -> dict[str, Any]:
+        """The `RESULT {json}` fields of `python -m pipelines run --local`."""
+        return {"test_error": round(self.test_error, 6),
+                "wall_seconds": round(self.wall_seconds, 1), "model_dir": str(self.model_dir)}
+
+
+@contextlib.contextmanager
+def _local_run_state() -> Iterator[None]:
+    """The process settings a local run needs, restored afterwards (the caller's are kept).
+
+    Step subprocesses inherit PYTHONUNBUFFERED (progress streams as it happens); kfp.local echoes
+    their output with print(), so stdout is line-buffered; two warnings expected locally (said
+    once in docs/pipeline.md: GPU settings and the trainer image are for the cluster) are muted.
+    """
+    unbuffered = os.environ.get("PYTHONUNBUFFERED")
+    line_buffering = getattr(sys.stdout, "line_buffering", None)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
+        warnings.filterwarnings("ignore", message=".*custom or non-Python base image")
+        os.environ.setdefault("PYTHONUNBUFFERED", "1")
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+        try:
+            yield
+        finally:
+            if unbuffered is None:
+                os.environ.pop("PYTHONUNBUFFERED", None)
+            if reconfigure is not None and line_buffering is not None:
+                reconfigure(line_buffering=line_buffering)
+
+
+def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
+              output_dir: str | os.PathLike[str] = "local_outputs/model") -> LocalRun:
+    """Run the whole pipeline with kfp.local and copy its Model to `output_dir`.
+
+    The steps' own logs stream to stdout while they run (kfp's executor-input dumps dropped);
+    `print_run` shows the artifacts and metrics afterwards. Compiled without retries:
+    kfp.local honours them (sleeping the backoff), and a local failure is bad input or a bug,
+    not an evicted pod.
     """
     import dataclasses
 
@@ -175,38 +217,26 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
     from pipelines.automl import build_pipeline
     from pipelines.options import PipelineOptions
 
-    automl = build_pipeline(dataclasses.replace(PipelineOptions(), retries=0))
-
     root = Path(pipeline_root).absolute()
     root.mkdir(parents=True, exist_ok=True)
     params = coerce_params(params)
     params.setdefault("checkpoint_root", str(root / "checkpoints"))
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # stream step progress as it happens
-    if hasattr(sys.stdout, "reconfigure"):  # kfp.local echoes step output with print()
-        sys.stdout.reconfigure(line_buffering=True)
-    # Expected locally and said once in docs/pipeline.md: GPU settings and the trainer image
-    # are for the cluster; kfp.local runs every step in this Python environment.
-    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
-    warnings.filterwarnings("ignore", message=".*custom or non-Python base image")
-    before = set(root.glob("*"))
-    # kfp.local rmtree's its workspace after the run: only ever give it a throw-away dir.
-    workspace = tempfile.mkdtemp(prefix="kfp-workspace-")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               workspace_root=workspace, raise_on_error=True)
-    print(f"running pipeline locally; artifacts under {root}", flush=True)
-    start = time.monotonic()
-    try:
-        with contextlib.redirect_stdout(ExecutorInputFilter(sys.stdout)):
-            task = automl(**params)
-    except RuntimeError as e:
-        raise PipelineRunError(f"local run failed: {e}") from e
-    wall = time.monotonic() - start
+    with _local_run_state():
+        automl = build_pipeline(dataclasses.replace(PipelineOptions(), retries=0))
+        before = set(root.glob("*"))
+        # kfp.local rmtree's its workspace after the run: only ever give it a throw-away dir.
+        workspace = tempfile.mkdtemp(prefix="kfp-workspace-")
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+                   workspace_root=workspace, raise_on_error=True)
+        print(f"running pipeline locally; artifacts under {root}", flush=True)
+        start = time.monotonic()
+        try:
+            with contextlib.redirect_stdout(ExecutorInputFilter(sys.stdout)):
+                task = automl(**params)
+        except RuntimeError as e:
+            raise PipelineRunError(f"local run failed: {e}") from e
+        wall = time.monotonic() - start
     run_dir = _latest_run_dir(root, before)
-    listing = artifact_listing(run_dir)
-    print_reports(listing)
-    print(f"\nartifacts of {run_dir.name}:")
-    for step, name, path in listing:
-        print(f"  {step:<12} {name:<24} {path}")
     evaluate_metrics = run_dir / "evaluate" / "metrics"
     model_src = run_dir / "train" / "model"
     if not evaluate_metrics.is_file() or not model_src.is_dir():
@@ -215,15 +245,23 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
         raise PipelineRunError(f"the pipeline did not complete (steps without output: "
                                f"{', '.join(failed) or 'unknown'}); see the step log above")
     metrics = json.loads(evaluate_metrics.read_text(encoding="utf-8"))
+    model_dir = _copy_model(model_src, Path(output_dir).absolute())
+    test_error = float(task.output) if task.output is not None else 1.0 - metrics["accuracy"]
+    return LocalRun(run_dir=run_dir, listing=artifact_listing(run_dir), metrics=metrics,
+                    model_dir=model_dir, test_error=test_error, wall_seconds=wall)
+
+
+def print_run(run: LocalRun) -> None:
+    """Print a finished run's reports, where every artifact landed, and the final metrics."""
+    print_reports(run.listing)
+    print(f"\nartifacts of {run.run_dir.name}:")
+    for step, name, path in run.listing:
+        print(f"  {step:<12} {name:<24} {path}")
     print("\nfinal metrics (evaluate; per-class precision/recall in the metrics file):")
-    for name, value in metrics.items():
+    for name, value in run.metrics.items():
         if not name.startswith(("precision_", "recall_")):
             print(f"  {name:<10} {value:.6g}")
-    model_dir = _copy_model(model_src, Path(output_dir).absolute())
-    print(f"\nmodel copied to {model_dir}")
-    test_error = float(task.output) if task.output is not None else 1.0 - metrics["accuracy"]
-    return {"test_error": round(test_error, 6), "wall_seconds": round(wall, 1),
-            "model_dir": str(model_dir)}
+    print(f"\nmodel copied to {run.model_dir}")
 
 
 def _secret_file(path: str | None, flag: str) -> str | None:

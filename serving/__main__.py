@@ -2,6 +2,8 @@
 
 KServe's own flags (`--http_port`, `--grpc_port`, `--workers`, ...) are parsed by the kserve
 package itself; this CLI adds the model directory, the served name and the variant.
+Exit codes (nac/exit_codes.py): 0 the server stopped, 2 bad arguments or a model directory that
+is not a loadable nac-model (the message says what to fix), 1 the model could not be read.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nac import exit_codes
+from nac.cli_help import HelpFormatter
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n")[0])
+
+def parser() -> argparse.ArgumentParser:
+    """The CLI's parser (tests/test_cli_conventions.py walks it); KServe parses its own flags."""
+    ap = argparse.ArgumentParser(prog="python -m serving", description=__doc__.split("\n")[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--model-dir", required=True,
                     help="a nac-model directory (train or compress output; KServe mounts a "
                          "storageUri at /mnt/models)")
@@ -19,11 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", default="auto",
                     help="auto (what compress selected, else torch), torch, fp32, fp16, int8, "
                          "pruned")
-    ap.add_argument("--http-port", type=int, default=8080)
+    ap.add_argument("--http-port", type=int, default=8080, help="HTTP port of the v2 protocol")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per request")
     ap.add_argument("--request-log", action="store_true",
                     help="log every request and its timing (KServe's access and trace logs); "
                          "off by default: at batch 1 the log lines cost more than the model")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     args, _ = ap.parse_known_args(argv)
     if args.threads < 1:
         ap.error("--threads: must be >= 1")
@@ -37,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         model.load()
     except ValueError as e:  # nac.export.ModelError is a ValueError: say what to fix, exit 2
         print(f"serve: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
+    except OSError as e:
+        print(f"serve: cannot read the model: {e}", file=sys.stderr)
+        return exit_codes.FAILED
     print(f"serve: {args.model_name} ({model.variant}) from {args.model_dir} on port "
           f"{args.http_port}", flush=True)
     server = ModelServer(http_port=args.http_port, enable_grpc=False, workers=1,
@@ -55,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     install_error_shape(app)
     server.start([model])
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -165,10 +165,10 @@ def apply_inference_service(body: dict[str, Any], api: Any = None) -> str:
     from kubernetes.client.exceptions import ApiException
 
     if api is None:
-        from katib.backends.kubernetes.backend import _custom_objects_api
         from katib.backends.kubernetes.types import KubernetesBackendConfig
+        from katib.kubeconfig import custom_objects_api
 
-        api = _custom_objects_api(KubernetesBackendConfig())
+        api = custom_objects_api(KubernetesBackendConfig())
     body = validate_inference_service(body)
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]

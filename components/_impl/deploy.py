@@ -23,9 +23,9 @@ def run_deploy(*, model: Any, inference_service: Any, name: str, namespace: str,
     )
 
     if not namespace:
-        from katib.backends.kubernetes.backend import _default_namespace
+        from katib.kubeconfig import default_namespace
 
-        namespace = _default_namespace()
+        namespace = default_namespace()
     body = build(ServingSpec(name=name, namespace=namespace, storage_uri=storage_uri(model.uri),
                              image=image, variant=variant, service_account=service_account,
                              min_replicas=min_replicas, max_replicas=max_replicas))

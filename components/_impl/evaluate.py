@@ -11,13 +11,15 @@ from nac.atomic import write_text_atomic
 
 
 def scores(probs: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:
-    """Accuracy, mean cross-entropy, confusion matrix and per-class precision/recall."""
-    predicted = probs.argmax(axis=1)
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (y, predicted), 1)
+    """Accuracy, mean cross-entropy, confusion matrix and per-class precision/recall.
+
+    Accuracy and the confusion matrix are `nac.evaluation`'s, as for `nac.training.evaluate`.
+    """
+    from nac.evaluation import confusion_and_accuracy
+
+    confusion, accuracy = confusion_and_accuracy(y, probs.argmax(axis=1), num_classes)
     eps = 1e-12
     loss = float(-np.mean(np.log(probs[np.arange(len(y)), y] + eps))) if len(y) else 0.0
-    accuracy = float((predicted == y).mean()) if len(y) else 0.0
     tp = np.diag(confusion).astype(float)
     precision = np.divide(tp, confusion.sum(axis=0), out=np.zeros_like(tp),
                           where=confusion.sum(axis=0) > 0)

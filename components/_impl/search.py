@@ -10,6 +10,7 @@ from typing import Any
 from components._impl.artifacts import log_metrics, set_metadata
 from components._impl.reports import search_html
 from components._impl.tune import check_backend, client_for
+from katib.constants import NAC_STATS_METRIC, OBJECTIVE_METRIC
 from katib.experiments import derive_name, nas_experiment_for
 from nac.atomic import write_text_atomic
 
@@ -77,9 +78,10 @@ def trace_rows(trace: list[Any]) -> list[dict[str, Any]]:
 
 
 def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
-           seed: int) -> tuple[Any, list[dict[str, Any]]]:
+           seed: int, parent_model: Any = None) -> tuple[Any, list[dict[str, Any]]]:
     from nac.construct import construct
     from nac.data import read_dataset
+    from nac.finetune import load_parent
 
     train_ds = read_dataset(train_data.path)
     val_ds = read_dataset(val_data.path)
@@ -91,7 +93,8 @@ def _local(train_data: Any, val_data: Any, settings: dict[str, Any],
               f"{'' if acc is None else f' val_accuracy={acc:.4f}'} "
               f"({it.seconds:.1f}s)", flush=True)
 
-    result = construct(train_ds, val_ds, config, progress=progress)
+    parent = load_parent(parent_model.path) if parent_model is not None else None
+    result = construct(train_ds, val_ds, config, progress=progress, parent=parent)
     rows = trace_rows(list(result.trace))
     rows.append({"iteration": f"{len(rows)} (constructed)",
                  "branches_per_cell": _branches_per_cell(result.spec), "parameters": None,
@@ -144,10 +147,10 @@ def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = 
     for iteration in sorted(by_iteration):
         group = by_iteration[iteration]
         spec = parse(group[0].assignments["architecture"])
-        accs = [t.metric("accuracy") for t in group if t.metric("accuracy") is not None]
+        accs = [t.metric(OBJECTIVE_METRIC) for t in group if t.metric(OBJECTIVE_METRIC) is not None]
         stats: dict[str, float] = {}
         for t in group:
-            raw = t.metrics.get("nac-stats")
+            raw = t.metrics.get(NAC_STATS_METRIC)
             if raw:
                 try:
                     stats = {k: float(v) for k, v in json.loads(raw).get("branches", {}).items()}
@@ -169,8 +172,11 @@ def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = 
 def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any,
                metrics: Any, settings: str, backend: str, seed: int, experiment_name: str,
                namespace: str, trial_image: str, data_source: str,
-               timeout_seconds: int, max_parameters: int = 0) -> str:
+               timeout_seconds: int, max_parameters: int = 0, parent_model: Any = None) -> str:
     check_backend(backend)
+    if parent_model is not None and backend != "local":
+        raise ValueError("parent_model: starting the search from a parent Model is done by the "
+                         "local construction only; use backend='local' or leave it unset")
     overrides = parse_settings(settings)
     if max_parameters:  # the budget option (nac.construct); 0 keeps the settings' value
         if backend != "local":
@@ -178,7 +184,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
                              "construction only; use backend='local' or set it to 0")
         overrides["max_parameters"] = int(max_parameters)
     if backend == "local":
-        spec, rows = _local(train_data, val_data, overrides, seed)
+        spec, rows = _local(train_data, val_data, overrides, seed, parent_model)
     else:
         from nac.data import read_dataset
 

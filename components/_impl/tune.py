@@ -14,12 +14,9 @@ from components._impl.artifacts import (
     write_json,
 )
 from components._impl.reports import trials_markdown
-from katib.experiments import (
-    OBJECTIVE_METRIC,
-    derive_name,
-    hpo_experiment,
-    parse_search_space,
-)
+from katib import results_file
+from katib.constants import OBJECTIVE_METRIC, RESULTS_FILE_NAME
+from katib.experiments import derive_name, hpo_experiment, parse_search_space
 from nac.atomic import write_text_atomic
 
 #: Backends the search and tuning steps accept.
@@ -41,7 +38,7 @@ def client_for(backend: str, *, namespace: str, workdir: Path) -> Any:
 
 
 def _progress(result: Any) -> None:
-    done = sum(1 for t in result.trials if t.status not in ("Running", "Created"))
+    done = sum(1 for t in result.trials if t.status.completed)
     print(f"tune: Experiment {result.name} {result.status.value}: {done}/"
           f"{len(result.trials)} trials finished", flush=True)
 
@@ -117,10 +114,9 @@ def warm_start_reference(path: Path, backend: str, *, namespace: str) -> str:
     Locally the results file itself; on a cluster the suggestion pod cannot read KFP
     artifacts, so it gets `katib://<namespace>/<experiment>` and lists that Experiment's Trials.
     """
-    doc = read_json(path, "warm_start_source")
-    if not isinstance(doc, dict) or doc.get("format") != "katib-local-results":
-        raise ValueError(f"warm_start_source {path} is not a katib-local-results document; "
-                         "connect a tune step's `results` output")
+    doc = results_file.check_document(read_json(path, "warm_start_source"),
+                                      where=f"warm_start_source {path}",
+                                      hint="connect a tune step's `results` output")
     if backend == "local":
         return str(path)
     return f"katib://{namespace}/{doc['experiment']}"
@@ -128,18 +124,8 @@ def warm_start_reference(path: Path, backend: str, *, namespace: str) -> str:
 
 def _write_results(path: str, local_dir: Path, result: Any, space: list[dict]) -> None:
     """The `katib-local-results` document of this Experiment (a warm-start source later)."""
-    local_file = local_dir / "results.json"
+    local_file = local_dir / RESULTS_FILE_NAME
     if local_file.is_file():
         write_text_atomic(path, local_file.read_text(encoding="utf-8"))
         return
-    best = result.best
-    write_json(path, {
-        "format": "katib-local-results", "version": 1, "experiment": result.name,
-        "objective": {"type": result.objective_type, "metric": result.objective_metric},
-        "parameters": space,
-        "trials": [{"name": t.name, "assignments": t.assignments, "metrics": t.metrics,
-                    "status": t.status} for t in result.trials],
-        "best": None if best is None else {
-            "name": best.name, "assignments": best.assignments,
-            "objective": best.metric(result.objective_metric)},
-    })
+    write_json(path, results_file.document_from_result(result, space))

@@ -7,7 +7,7 @@ and return the same neutral `ExperimentResult`; `katib.client.ExperimentClient` 
 from __future__ import annotations
 
 from katib.backends.base import ExperimentBackend
-from katib.backends.types import (
+from katib.types import (
     ExperimentFailedError,
     ExperimentResult,
     ExperimentStatus,

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from katib.backends.types import ExperimentResult
+from katib.types import ExperimentResult
 
 #: Called with each observation of a running Experiment (for progress output).
 ProgressCallback = Callable[[ExperimentResult], None]

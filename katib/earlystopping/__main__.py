@@ -2,6 +2,8 @@
 
 Katib runs it as container ``early-stopping`` beside the suggestion (katib-config
 ``runtime.earlyStoppings``); it serves ASHA on 0.0.0.0:6788 and stops on SIGTERM/SIGINT.
+Exit codes (nac/exit_codes.py): 0 stopped by a signal after a graceful shutdown, 1 the server
+could not start (e.g. the port is taken), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -13,25 +15,29 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from nac import exit_codes
+from nac.cli_help import HelpFormatter, add_listen_options
+
 from .server import DEFAULT_HOST, DEFAULT_PORT, serve
 
 
+def parser() -> argparse.ArgumentParser:
+    """The CLI's parser (tests/test_cli_conventions.py walks it)."""
+    p = argparse.ArgumentParser(prog="python -m katib.earlystopping", description=__doc__,
+                                formatter_class=HelpFormatter)
+    add_listen_options(p, port=DEFAULT_PORT, host=DEFAULT_HOST)
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m katib.earlystopping", description=__doc__)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port: {args.port} is not a TCP port (0-65535)")
+    args = parser().parse_args(argv)  # a bad --port exits 2 here
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         server, port, _ = serve(args.port, args.host)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # grpc raises RuntimeError for a port in use
         print(f"cannot start: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.FAILED
     print(f"listening on {args.host}:{port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -39,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     while not stop.wait(0.5):
         pass
     server.stop(5.0).wait()
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -35,22 +35,30 @@ from .rules import GREATER, LESS, StopRule
 ALGORITHM = "asha"
 #: Rungs generated when ``max_resource`` is not set.
 _MAX_RUNGS = 8
+#: Defaults chosen on the LCBench surrogate (docs/early-stopping.md, "Choosing the defaults").
+#: Katib judges a trial once (one rule per trial), so the one cut must carry the selection
+#: pressure ASHA spreads over several rungs: keep the top 1/8 at report 2, not 1/3.
+DEFAULT_REDUCTION_FACTOR = 8
+DEFAULT_MIN_RESOURCE = 2
+#: rung values before the first cut; not tied to eta (eta trials of full training is a lot)
+DEFAULT_MIN_TRIALS = 3
 
 TABLE = SettingsTable(
     ALGORITHM,
     (
-        Setting("reduction_factor", "int", 3, "eta: a trial goes on only in the top 1/eta of "
-                "its rung", minimum=2, maximum=1000, aliases=("eta",)),
-        Setting("min_resource", "int", 1, "first rung, in reports of the objective metric "
-                "(Katib's start_step unit)", minimum=1, maximum=1_000_000, aliases=("r_min",)),
+        Setting("reduction_factor", "int", DEFAULT_REDUCTION_FACTOR, "eta: a trial goes on "
+                "only in the top 1/eta of its rung", minimum=2, maximum=1000, aliases=("eta",)),
+        Setting("min_resource", "int", DEFAULT_MIN_RESOURCE, "first rung, in reports of the "
+                "objective metric (Katib's start_step unit)", minimum=1, maximum=1_000_000,
+                aliases=("r_min",)),
         Setting("max_resource", "int", 0, "the trial's full budget in reports; rungs stay "
                 "below it (0: 8 rungs)", minimum=0, maximum=1_000_000, aliases=("r_max",)),
         Setting("rungs", "int_list", (), "explicit rung steps, increasing (instead of "
                 "min_resource * eta^k)", minimum=1, maximum=1_000_000),
         Setting("brackets", "int", 1, "Hyperband brackets: next trials cycle over rungs "
                 "0..brackets-1 (1 = ASHA)", minimum=1, maximum=_MAX_RUNGS),
-        Setting("min_trials_required", "int", 0, "values a rung needs before it cuts "
-                "(0: reduction_factor)", minimum=0, maximum=1_000_000),
+        Setting("min_trials_required", "int", DEFAULT_MIN_TRIALS, "values a rung needs "
+                "before it cuts (0: reduction_factor)", minimum=0, maximum=1_000_000),
     ),
 )
 

@@ -1,28 +1,24 @@
 """Run a Katib v1beta1 Experiment on this machine: same YAML, same semantics, no cluster.
 
-The runner starts our suggestion service on a free loopback port (real gRPC), asks it for
-assignments the way Katib's controllers do, runs each trial's primary container command as a
-subprocess, collects metrics with Katib's StdOut collector rules and writes a results file
-(docs/contracts.md §6) after every trial, so a killed run resumes where it stopped.
+`python -m katib.local run experiment.yaml` (the CLI, `__main__.py`) and
+`from katib.local import run_experiment` are the public entry points; the engine lives with its
+backend in `katib.backends.local` (runner, trial processes, collector, results file, ...).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-from katib.local.constants import RESULTS_FILE_NAME, Reason, TrialStatus
-from katib.local.experiment import Experiment, ExperimentError, load_experiment
-from katib.local.results import ResultsError, TrialRecord
-from katib.local.runner import ExperimentResult, LocalRunner, RunConfig, RunnerError
-from katib.local.template import TemplateError
+from katib.backends.local.results import ResultsError, TrialRecord
+from katib.backends.local.run import run_experiment
+from katib.backends.local.suggestion_client import RunnerError
+from katib.backends.local.template import TemplateError
+from katib.backends.local.types import LocalRunOutcome
+from katib.types import Reason, TrialStatus
+from katib.validation import Experiment, ExperimentError, load_experiment
 
 __all__ = [
     "Experiment",
     "ExperimentError",
-    "ExperimentResult",
+    "LocalRunOutcome",
     "Reason",
     "ResultsError",
     "RunnerError",
@@ -32,70 +28,3 @@ __all__ = [
     "load_experiment",
     "run_experiment",
 ]
-
-
-def run_experiment(
-    experiment: str | os.PathLike[str] | Mapping[str, Any] | Experiment,
-    *,
-    results: str | os.PathLike[str] | None = None,
-    workdir: str | os.PathLike[str] | None = None,
-    parallel: int | None = None,
-    max_trials: int | None = None,
-    env: Mapping[str, str] | None = None,
-    python: str | None = None,
-    progress: bool = True,
-    cores: int | None = None,
-) -> ExperimentResult:
-    """Run an Experiment locally until Katib would mark it finished.
-
-    Args:
-        experiment: Path to an Experiment YAML, the Experiment as a dict, or a parsed Experiment.
-        results: Results file (JSON, contracts.md §6). An existing file for the same
-            Experiment is resumed: its completed trials are not re-run. Default:
-            `<workdir>/results.json`.
-        workdir: Where each trial gets its own directory (its cwd and `trial.log`). Default:
-            `<results stem>.trials/` beside a given results file, else
-            `katib-local/<experiment name>/`.
-        parallel: Overrides `spec.parallelTrialCount`.
-        max_trials: Overrides `spec.maxTrialCount`.
-        env: Extra environment for every trial (the container's own env still wins).
-        python: Interpreter replacing a leading `python`/`python3` in trial commands
-            (default: this interpreter).
-        progress: Show live progress on stderr.
-        cores: CPU cores to share among parallel trials (default: those this process may use).
-
-    Returns:
-        ExperimentResult with Katib's reason (`ExperimentGoalReached`,
-        `ExperimentMaxTrialsReached`, `ExperimentFailed`, ...), the trials and the best one.
-
-    Raises:
-        ExperimentError: the Experiment is invalid (the message names every bad field), also
-            when the suggestion service rejects its algorithm settings (INVALID_ARGUMENT).
-        ResultsError: the results file belongs to another experiment or is unreadable.
-        TemplateError: a trial cannot be rendered into a local command.
-        RunnerError: the suggestion service failed.
-
-    Example:
-        >>> result = run_experiment("examples/grid-digits.yaml", parallel=2)  # doctest: +SKIP
-        >>> result.best.assignments  # doctest: +SKIP
-    """
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    if results is None:
-        base = Path(workdir) if workdir is not None else Path("katib-local") / exp.name
-        results_path = base / RESULTS_FILE_NAME
-    else:
-        results_path = Path(results)
-    if workdir is not None:
-        work = Path(workdir)
-    elif results is None:
-        work = results_path.parent
-    else:  # keep trial directories out of the way of a results file given alone
-        work = results_path.parent / f"{results_path.stem}.trials"
-    if parallel is not None and parallel < 1:
-        raise ExperimentError([f"parallel: must be at least 1, got {parallel}"])
-    if max_trials is not None and max_trials < 1:
-        raise ExperimentError([f"max_trials: must be at least 1, got {max_trials}"])
-    config = RunConfig(results=results_path, workdir=work, parallel=parallel,
-                       max_trials=max_trials, env=dict(env or {}), python=python,
-                       progress=progress, cores=cores)
-    return LocalRunner(exp, config).run()

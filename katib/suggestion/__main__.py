@@ -1,5 +1,8 @@
 """``python -m katib.suggestion [--port PORT] [--host HOST]``: the suggestion service process.
 
+Exit codes (nac/exit_codes.py): 0 stopped by SIGTERM/SIGINT after a graceful shutdown, 1 the
+server could not start (e.g. the port is taken), 2 bad arguments.
+
 Serves ``api.v1.beta1.Suggestion`` and ``grpc.health.v1.Health`` (SERVING for
 ``manager.v1beta1.Suggestion``) on 0.0.0.0:6789 by default, logs JSON lines on stderr and
 shuts down gracefully on SIGTERM/SIGINT (in-flight calls get a grace period). Never imports
@@ -31,12 +34,16 @@ from collections.abc import Sequence
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy loads (it reads them once)
 
+from katib.constants import DEFAULT_HOST, DEFAULT_PORT  # noqa: E402
+from nac import exit_codes  # noqa: E402
+from nac.cli_help import HelpFormatter, add_listen_options  # noqa: E402
+
 from . import logs  # noqa: E402 - after the thread-pool environment above
-from .constants import DEFAULT_HOST, DEFAULT_PORT  # noqa: E402
 from .server import serve  # noqa: E402
 
-__all__ = ["main", "serve"]
-log = logging.getLogger("katib.suggestion")
+__all__ = ["main", "parser", "serve"]
+# __spec__.name, not __name__: under `python -m` __name__ is "__main__".
+log = logging.getLogger(__spec__.name if __spec__ else __name__)
 _GRACE_S = 10.0
 
 
@@ -55,28 +62,27 @@ def limit_malloc_arenas(arenas: int = 1) -> bool:
         return False
 
 
+def parser() -> argparse.ArgumentParser:
+    """The CLI's parser (tests/test_cli_conventions.py walks it)."""
+    p = argparse.ArgumentParser(prog="python -m katib.suggestion", description=__doc__,
+                                formatter_class=HelpFormatter)
+    add_listen_options(p, port=DEFAULT_PORT, host=DEFAULT_HOST)
+    p.add_argument("--allow-scipy", action="store_true",
+                   help="let algorithms import scipy (needed for sampler=gp)")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m katib.suggestion", description=__doc__)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"listen port (default {DEFAULT_PORT}; 0 = any free port)")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help=f"listen address (default {DEFAULT_HOST})")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--allow-scipy", action="store_true",
-                        help="let algorithms import scipy (needed for sampler=gp)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)  # a bad --port exits 2 here
     if not args.allow_scipy:
         sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]  # import -> ImportError
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port: {args.port} is not a TCP port (0-65535)")
     logs.configure(args.log_level)
     limit_malloc_arenas()  # before the server's threads start
     try:
         server, port = serve(args.port, args.host)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # grpc raises RuntimeError for a port in use
         log.error("cannot start", extra={"error": str(e)})
-        return 1
+        return exit_codes.FAILED
     # The bound port on stdout lets a parent process that passed --port 0 find us.
     print(f"listening on {args.host}:{port}", flush=True)
     stop = threading.Event()
@@ -91,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     server.stop(_GRACE_S).wait()
     log.info("stopped")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

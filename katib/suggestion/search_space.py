@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from katib.api import api_pb2
+from katib.types import Objective, ObjectiveType
 
 from .errors import SuggestionInputError
 
@@ -88,14 +89,6 @@ class Parameter:
         if not self.low <= number <= self.high:
             raise ValueError(f"{text!r} is outside [{self.low:g}, {self.high:g}]")
         return number
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    maximize: bool
-    goal: float | None = None
-    additional_metrics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,7 +185,7 @@ def objective_from_proto(obj: api_pb2.ObjectiveSpec) -> Objective:
     goal = obj.goal or None  # proto3 double: 0 means unset; the controller omits an unset goal
     return Objective(
         metric=obj.objective_metric_name,
-        maximize=obj.type == api_pb2.MAXIMIZE,
+        type=ObjectiveType.MAXIMIZE if obj.type == api_pb2.MAXIMIZE else ObjectiveType.MINIMIZE,
         goal=goal,
         additional_metrics=tuple(obj.additional_metric_names),
     )

@@ -8,8 +8,8 @@ import grpc
 
 from katib import grpc_server
 from katib.api import api_pb2_grpc
+from katib.constants import DEFAULT_HOST, DEFAULT_PORT, HEALTH_SERVICE_NAME
 
-from .constants import DEFAULT_HOST, DEFAULT_PORT, HEALTH_SERVICE_NAME
 from .service import SuggestionServicer
 
 log = logging.getLogger("katib.suggestion")

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ import grpc
 
 from katib.api import api_pb2, api_pb2_grpc
 
+from ._lru import LRU
 from .algorithms import AlgorithmRegistry, SuggestionRequest
 from .errors import SuggestionInputError
 from .search_space import experiment_from_proto
@@ -85,8 +85,8 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     def __init__(self, registry: AlgorithmRegistry | None = None) -> None:
         self._registry = registry or AlgorithmRegistry()
         self._lock = threading.Lock()  # algorithms keep caches; serialise calls
-        self._replies: OrderedDict[bytes, bytes] = OrderedDict()
-        self._trial_views: OrderedDict[bytes, dict[str, TrialView]] = OrderedDict()
+        self._replies: LRU[bytes, bytes] = LRU(_REPLY_CACHE)
+        self._trial_views: LRU[bytes, dict[str, TrialView]] = LRU(_VIEW_CACHE)
 
     @_guarded(api_pb2.ValidateAlgorithmSettingsReply,
               crash_code=grpc.StatusCode.INVALID_ARGUMENT)
@@ -115,12 +115,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         with self._lock:
             cached = self._replies.get(fingerprint)
             if cached is not None:
-                self._replies.move_to_end(fingerprint)
                 return api_pb2.GetSuggestionsReply.FromString(cached)
             reply = self._suggest(request)
             self._replies[fingerprint] = reply.SerializeToString()
-            while len(self._replies) > _REPLY_CACHE:
-                self._replies.popitem(last=False)
         return reply
 
     def _suggest(self, request: api_pb2.GetSuggestionsRequest) -> api_pb2.GetSuggestionsReply:
@@ -131,10 +128,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         view_key = hashlib.blake2b(
             request.experiment.SerializeToString(deterministic=True), digest_size=16
         ).digest()
-        views = self._trial_views.setdefault(view_key, {})
-        self._trial_views.move_to_end(view_key)
-        while len(self._trial_views) > _VIEW_CACHE:
-            self._trial_views.popitem(last=False)
+        views = self._trial_views.get_or_compute(view_key, dict)
         suggestion_request = SuggestionRequest(
             experiment=experiment,
             trials=tuple(trials_from_proto(request.trials, views)),

@@ -8,15 +8,18 @@ and rejected by the other. Unknown names are rejected with the list of known one
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .errors import SuggestionInputError
 
 Kind = Literal["int", "float", "bool", "str", "choice", "int_list", "bool_list"]
 
+T = TypeVar("T")
+_UNSET = object()
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -149,6 +152,34 @@ class SettingsTable:
                 continue
             values[setting.name] = setting.parse(text)
         return values
+
+    def parse_into(self, cls: type[T], raw: Mapping[str, str] | Iterable[tuple[str, str]],
+                   /, **given: Any) -> T:
+        """:meth:`parse` straight into the frozen config dataclass `cls` (see :meth:`fill`)."""
+        return self.fill(cls, self.parse(raw), **given)
+
+    def fill(self, cls: type[T], values: Mapping[str, Any], /, **given: Any) -> T:
+        """``cls(...)`` with each field taken from `given`, else from the parsed `values`.
+
+        Every setting must reach the result, so a setting cannot be parsed and then forgotten:
+        as the field of its name (its parsed value, or the `given` one that replaces it, e.g.
+        a seed defaulted from the experiment name), or as the same-valued attribute of a
+        dataclass passed in `given` (a nested settings object). Otherwise this raises
+        TypeError: a bug in the algorithm, not bad input.
+        """
+        names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+        nested = [v for v in given.values()
+                  if dataclasses.is_dataclass(v) and not isinstance(v, type)]
+        for name, value in values.items():
+            if name in names or any(getattr(n, name, _UNSET) == value for n in nested):
+                continue
+            raise TypeError(f"setting {name!r} of algorithm {self.algorithm!r} does not reach "
+                            f"{cls.__name__}: add a field for it or pass it on")
+        unknown = set(given) - names
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field {sorted(unknown)}")
+        return cls(**{n: given[n] if n in given else values[n]
+                      for n in names if n in given or n in values})
 
     def markdown(self) -> str:
         """The table as Markdown (docs/katib.md is written from it)."""

@@ -11,49 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from katib.api import api_pb2
+from katib.types import TrialStatus
 
 from .metrics import parse_metric
 
 _TS = api_pb2.TrialStatus
 
 
-class Condition(Enum):
-    CREATED = "Created"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    KILLED = "Killed"
-    FAILED = "Failed"
-    METRICS_UNAVAILABLE = "MetricsUnavailable"
-    EARLY_STOPPED = "EarlyStopped"
-    UNKNOWN = "Unknown"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (Condition.CREATED, Condition.RUNNING, Condition.UNKNOWN)
+def status_to_proto(status: TrialStatus) -> int:
+    """The proto TrialConditionType of a TrialStatus: the same name without underscores."""
+    return _TS.TrialConditionType.Value(status.name.replace("_", ""))
 
 
-#: Conditions whose metrics count as a result (a trial's objective, a warm-start prior).
-RESULT_CONDITIONS = (Condition.SUCCEEDED, Condition.EARLY_STOPPED)
+_FROM_PROTO = {status_to_proto(s): s for s in TrialStatus}
 
-_CONDITIONS = {
-    _TS.CREATED: Condition.CREATED,
-    _TS.RUNNING: Condition.RUNNING,
-    _TS.SUCCEEDED: Condition.SUCCEEDED,
-    _TS.KILLED: Condition.KILLED,
-    _TS.FAILED: Condition.FAILED,
-    _TS.METRICSUNAVAILABLE: Condition.METRICS_UNAVAILABLE,
-    _TS.EARLYSTOPPED: Condition.EARLY_STOPPED,
-    _TS.UNKNOWN: Condition.UNKNOWN,
-}
+
+def status_from_proto(condition: int) -> TrialStatus:
+    """The TrialStatus of a proto TrialConditionType (Unknown for a value this stub lacks)."""
+    return _FROM_PROTO.get(condition, TrialStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
 class TrialView:
     name: str
-    condition: Condition
+    condition: TrialStatus
     assignments: dict[str, str]
     metrics: dict[str, str]
     completion_time: str = ""
@@ -63,7 +46,7 @@ class TrialView:
 
     def objective(self, metric: str) -> float | None:
         """The numeric objective of a trial whose result counts (Succeeded or EarlyStopped)."""
-        if self.condition not in RESULT_CONDITIONS:
+        if not self.condition.has_result:
             return None
         return parse_metric(self.metrics.get(metric))
 
@@ -71,7 +54,7 @@ class TrialView:
 def trial_from_proto(trial: api_pb2.Trial) -> TrialView:
     return TrialView(
         name=trial.name,
-        condition=_CONDITIONS.get(trial.status.condition, Condition.UNKNOWN),
+        condition=status_from_proto(trial.status.condition),
         assignments={a.name: a.value for a in trial.spec.parameter_assignments.assignments},
         metrics={m.name: m.value for m in trial.status.observation.metrics},
         completion_time=trial.status.completion_time,
@@ -93,8 +76,8 @@ def trials_from_proto(
         view = cache.get(t.name)
         if (
             view is None
-            or not view.condition.finished
-            or _CONDITIONS.get(status.condition) is not view.condition
+            or not view.condition.completed
+            or status_from_proto(status.condition) is not view.condition
             or status.completion_time != view.completion_time
         ):
             view = trial_from_proto(t)

@@ -1,14 +1,17 @@
 """Katib trial CLI: train one architecture and print Katib StdOut metrics (contracts.md §3).
 
-    python -u -m katib.trial --data builtin:digits --architecture b64:... --epochs 3 --stats
+    python -u -m katib.trial --source builtin:digits --architecture b64:... --epochs 3 --stats
 
 Prints, flushed per line, ``epoch=<n>``, ``loss=<validation loss>``, ``accuracy=<validation
 accuracy>`` every epoch and, with ``--stats``, one ``nac-stats=<compact JSON>`` line at the end
 (the metric the ``nac`` suggestion reads back; docs/katib.md). Each line starts with its UTC
 time in RFC 3339 (``2026-12-01T11:10:01.123456Z accuracy=0.98``), which Katib's StdOut
 collector stores as the metric's timestamp (katib/trial/metric_lines.py). The training recipe
-flags are those of katib/trial/recipe.py. Exit codes: 0 success, 2 bad arguments or input (the
-message names the argument; also a `nac` stop trial), 1 training failure.
+flags are those of katib/trial/recipe.py. Exit codes (nac/exit_codes.py): 0 success, 2 bad
+arguments or input (the message names the argument; also a `nac` stop trial), 1 training
+failure; Katib marks the Trial Failed on either. `--data`/`--val-data`, the spellings of
+contracts.md §3 that the shipped templates use, are the same options as `--source`/`--val-source`
+(docs/cli.md).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from katib import nac_schedule, nac_stats
+from nac import exit_codes
+from nac.cli_help import HelpFormatter
+from nac.stat_mode import StatMode
 
 from .metric_lines import metric_line
 from .recipe import add_recipe_flags, recipe_kwargs
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # The split an ingest source gets inside the trial: fixed, so every trial sees the same rows.
 SPLIT_SEED = 0
 VAL_FRACTION = 0.1
@@ -37,28 +42,34 @@ class BadInput(ValueError):
     """A user error; the message starts with the argument it concerns."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The CLI's parser (tests/test_cli_conventions.py walks it)."""
     p = argparse.ArgumentParser(prog="python -m katib.trial", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--source", "--data", dest="data", metavar="SOURCE", required=True,
                    help="dataset artifact directory (train split) or an ingest source such as "
                         "builtin:digits (split inside the trial with a fixed seed)")
-    p.add_argument("--val-data", help="validation split directory (with a directory --data)")
+    p.add_argument("--val-source", "--val-data", dest="val_data", metavar="DIR",
+                   help="validation split directory (with a directory --source)")
     p.add_argument("--architecture",
-                   help="spec as JSON, b64:<base64url JSON> or @path; default: the initial "
-                        "EnvelopeNet for the data's shape")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=3e-4)
+                   help="spec as JSON, b64:<base64url JSON> or @path (default: the initial "
+                        "EnvelopeNet for the data's shape)")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="global batch size (all --workers together)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate of --batch-size")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=3e-4, help="SGD weight decay")
     p.add_argument("--dropout", type=float, default=None,
-                   help="overrides the spec's branch and head dropout")
-    p.add_argument("--seed", type=int, default=0)
+                   help="overrides the spec's branch and head dropout (default: the spec's)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights and batch order (the nac replica seed)")
     p.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume from it")
     p.add_argument("--stats", action="store_true", help="print the nac-stats metric at the end")
-    p.add_argument("--stat-mode", choices=nac_stats.STATS, default="meansss",
-                   help="branch statistic for --stats (the nac setting `stat` must match)")
+    p.add_argument("--stat-mode", type=StatMode, choices=list(StatMode),
+                   default=StatMode.MEANSSS,
+                   help="branch statistic for --stats (the nac setting `stat` must match; "
+                        "mean_sq is accepted for meansss)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: $OMP_NUM_THREADS, else torch's default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<n>")
@@ -72,19 +83,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _threads(args: argparse.Namespace) -> int | None:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise BadInput(f"--threads: must be >= 1, got {args.threads}")
-        return args.threads
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise BadInput(f"OMP_NUM_THREADS={env!r} is not an integer; unset it or "
-                           "pass --threads") from None
-        return value if value >= 1 else None
-    return None
+    from nac.errors import FieldError
+    from nac.optimization import requested_threads
+
+    try:
+        return requested_threads(args.threads)
+    except FieldError as e:
+        raise BadInput(f"--threads: {e.problem}" if e.path == "threads" else str(e)) from None
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -94,16 +99,16 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, Any]:
     try:
         if path.is_dir():
             if not args.val_data:
-                raise BadInput("--val-data: required when --data is a dataset directory "
+                raise BadInput("--val-source: required when --source is a dataset directory "
                                "(or pass an ingest source such as builtin:digits)")
             return read_dataset(path), read_dataset(args.val_data)
         if args.val_data:
-            raise BadInput("--val-data: only valid with a dataset directory as --data")
+            raise BadInput("--val-source: only valid with a dataset directory as --source")
         splits = split_dataset(ingest(args.data), val_fraction=VAL_FRACTION,
                                test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
         return splits.train, splits.val
     except DataError as e:
-        raise BadInput(f"--data: {e}") from None
+        raise BadInput(f"--source: {e}") from None
 
 
 def _architecture(args: argparse.Namespace, train_ds: Any) -> Any:
@@ -131,23 +136,23 @@ def _emit(out: TextIO, name: str, value: float | int | str) -> None:
 
 def train_config(args: argparse.Namespace, threads: int | None = None) -> Any:
     """The TrainConfig the arguments describe (katib/trial/recipe.py); raise BadInput."""
+    from nac.errors import FieldError
     from nac.training import TrainConfig
 
     try:
         return TrainConfig(
             **recipe_kwargs(args), seed=args.seed,
             threads=threads, device=args.device, stats=args.stats,
-            stat_mode="mean_sq" if args.stat_mode == "meansss" else "variance",
+            stat_mode=args.stat_mode,
             checkpoint_dir=args.checkpoint_dir,
         )
-    except ValueError as e:
-        field = str(e).split(":", 1)[0].replace("_", "-")
-        raise BadInput(f"--{field}: {str(e).split(':', 1)[-1].strip()}") from None
+    except FieldError as e:
+        raise BadInput(f"--{e.path.replace('_', '-')}: {e.problem}") from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The trial CLI's arguments (argparse exits 2 naming a bad one)."""
-    return _parser().parse_args(argv)
+    return parser().parse_args(argv)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -160,12 +165,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     train_ds, val_ds = _load_data(args)
     spec = _architecture(args, train_ds)
 
-    import torch
-
     from nac.distributed.auto import is_primary, train_auto, under_torchrun
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     config = train_config(args, threads)
 
     if not is_primary():  # under torchrun only rank 0 reports metrics
@@ -195,18 +196,18 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.stats:
         _emit(out, nac_stats.METRIC_NAME, nac_stats.encode(
             result.branch_stats, result.gate_stats, args.stat_mode))
-    return EXIT_OK
+    return exit_codes.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)  # argparse exits 2 naming the argument
+    args = parser().parse_args(argv)  # argparse exits 2 naming the argument
     if args.workers < 1:
         print(f"error: --workers: must be >= 1, got {args.workers}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exit_codes.BAD_INPUT
     if args.workers > 1 and args.stats:
         print("error: --stats: branch statistics need a single process; drop --workers",
               file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exit_codes.BAD_INPUT
     if args.workers > 1 and "RANK" not in os.environ:
         from nac.distributed.auto import relaunch_with_workers
 
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        return EXIT_BAD_INPUT
+        return exit_codes.BAD_INPUT
     except Exception as e:  # a training failure: Katib marks the trial Failed
         print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return exit_codes.FAILED

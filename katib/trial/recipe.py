@@ -67,15 +67,16 @@ def _optional_float(text: str) -> float | None:
 def add_recipe_flags(p: argparse.ArgumentParser) -> None:
     """The recipe flags whose defaults are TrainConfig's (the ones the CLI always had stay)."""
     p.add_argument("--nesterov", type=_bool, default=True, metavar="true|false",
-                   help="Nesterov momentum (default true)")
+                   help="Nesterov momentum")
     p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
-                   help="learning-rate schedule (default cosine, per step)")
+                   help="learning-rate schedule (per step)")
     p.add_argument("--min-lr", type=float, default=0.0, help="cosine schedule floor")
     p.add_argument("--grad-clip", type=_optional_float, default=5.0, metavar="NORM|none",
-                   help="per-tensor gradient-norm clip (default 5; 'none' turns it off)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+                   help="per-tensor gradient-norm clip ('none' turns it off)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the cross-entropy loss")
     p.add_argument("--val-every", type=int, default=1,
-                   help="validate every N epochs and after the last (default 1)")
+                   help="validate every N epochs and after the last")
 
 
 def recipe_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from nac.atomic import atomic_directory
 from nac.compress.measure import measure, ort_predictor, torch_predictor
 from nac.compress.onnx_variants import export_onnx, ort_session, parity, to_fp16, to_int8
 from nac.compress.prune import count_macs, prune_and_finetune
+from nac.documents import check_header
 from nac.export import ARCHITECTURE_FILE, META_FILE, WEIGHTS_FILE, load_model
 
 __all__ = ["COMPRESSION_FILE", "FORMAT", "VARIANTS", "CompressConfig", "compress_model",
@@ -181,7 +182,5 @@ def read_compression(model_dir: str | os.PathLike[str]) -> dict[str, Any] | None
     path = Path(model_dir) / COMPRESSION_FILE
     if not path.is_file():
         return None
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise ValueError(f"{path}: not a {FORMAT} v{VERSION} document; re-run compress")
-    return doc
+    return check_header(json.loads(path.read_text(encoding="utf-8")), FORMAT, VERSION,
+                        where=str(path), hint="re-run compress")

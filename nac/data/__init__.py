@@ -2,12 +2,12 @@
 
 Public API (docs/contracts.md §1, docs/data.md): `Dataset`, `Normalization`, `DataError`,
 `write_dataset`, `read_dataset`, `ingest`, `split_dataset`, `fit_normalization`, and
-`augment_batch` for trainers applying the recorded augmentation.
+`augmentation_settings` (what the trainer's `nac.batches.augment` applies).
 """
 
 from __future__ import annotations
 
-from nac.data.augment import augment_batch, augmentation_settings
+from nac.data.augment import augmentation_settings
 from nac.data.errors import DataError
 from nac.data.format import Dataset, Normalization, read_dataset, write_dataset
 from nac.data.ingest import DEFAULT_SOURCE, ingest
@@ -20,7 +20,6 @@ __all__ = [
     "Dataset",
     "Normalization",
     "Splits",
-    "augment_batch",
     "augmentation_settings",
     "fit_normalization",
     "ingest",

@@ -2,7 +2,10 @@
 
 Settings (meta.json "augmentation"): {"random_shift": k, "hflip": bool}. `random_shift`
 translates each image by up to k pixels in H and W (zero padding in normalised space, i.e.
-the channel mean); `hflip` mirrors half the images left-right. None means no augmentation.
+the channel mean), then `hflip` mirrors half the images left-right. None means no
+augmentation. The one implementation that applies them is `nac.batches.augment` (torch,
+vectorised on the training device; tests/nac/test_nac_training.py checks it against a
+per-image reference).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import numpy as np
 
 from nac.data.errors import DataError
 
-__all__ = ["augment_batch", "augmentation_settings"]
+__all__ = ["augmentation_settings"]
 
 
 def augmentation_settings(shape: tuple[int, int, int], random_shift: int = 0,
@@ -31,22 +34,3 @@ def augmentation_settings(shape: tuple[int, int, int], random_shift: int = 0,
     if random_shift == 0 and not hflip:
         return None
     return {"random_shift": int(random_shift), "hflip": bool(hflip)}
-
-
-def augment_batch(x: np.ndarray, settings: dict | None, rng: np.random.Generator) -> np.ndarray:
-    """A randomly augmented copy of an (N, C, H, W) batch (x itself when settings is None)."""
-    if not settings:
-        return x
-    out = np.array(x, copy=True)
-    n, _, h, w = out.shape
-    if settings.get("hflip"):
-        flip = rng.random(n) < 0.5
-        out[flip] = out[flip][..., ::-1]
-    k = int(settings.get("random_shift", 0))
-    if k:
-        padded = np.pad(out, ((0, 0), (0, 0), (k, k), (k, k)))
-        dy = rng.integers(0, 2 * k + 1, size=n)
-        dx = rng.integers(0, 2 * k + 1, size=n)
-        for i in range(n):
-            out[i] = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-    return out

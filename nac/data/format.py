@@ -22,6 +22,7 @@ import numpy as np
 
 from nac.atomic import atomic_directory
 from nac.data.errors import DataError
+from nac.documents import check_header
 
 __all__ = [
     "DATA_FILE",
@@ -252,15 +253,8 @@ def _load_meta(path: Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{meta_path} is not valid JSON ({e}); rewrite the artifact") from e
-    if not isinstance(meta, dict):
-        raise DataError(f"{meta_path} must hold a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != FORMAT:
-        raise DataError(f'{meta_path}: "format" is {meta.get("format")!r}, expected {FORMAT!r}')
-    if meta.get("version") != VERSION:
-        raise DataError(
-            f'{meta_path}: "version" is {meta.get("version")!r}; this reader knows only '
-            f"version {VERSION}; upgrade the nac package or re-run ingest"
-        )
+    check_header(meta, FORMAT, VERSION, where=str(meta_path), error=DataError,
+                 hint="upgrade the nac package or re-run ingest")
     for key, kind in (("rows", int), ("shape", list), ("classes", list), ("source", str),
                       ("sha256", str)):
         if not isinstance(meta.get(key), kind):

@@ -28,12 +28,11 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,35 +44,34 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
+from nac.batches import augment, check_splits, to_tensors
+from nac.checkpoint import elastic_state, restore_weights, run_fingerprint, weights_sha256
 from nac.distributed.checkpoints import (
-    ELASTIC_CHECKPOINT_VERSION,
+    elastic_path,
     load_elastic_checkpoint,
     newest_loadable,
     save_checkpoint,
 )
-from nac.model import build_model, count_parameters
+from nac.evaluation import evaluate_tensors
+from nac.model import count_parameters
+from nac.optimization import (
+    build_network,
+    clip_per_tensor,
+    default_threads,
+    make_optimizer,
+    run_settings,
+)
 from nac.spec import ArchitectureSpec
 from nac.training import (
-    CHECKPOINT_FORMAT,
     EpochRecord,
     TrainConfig,
     TrainResult,
-    _augment,
-    _check_data,
-    _clip_per_tensor,
-    _evaluate_tensors,
-    _fingerprint,
-    _lr_lambda,
-    _run_settings,
-    _tensors,
-    _threads,
+    last_validation,
     resolve_device,
+    validation_due,
 )
 
-__all__ = ["ELASTIC_CHECKPOINT_VERSION", "ElasticConfig", "Preempted", "StepRecord", "World",
-           "load_elastic_checkpoint", "train_ddp", "weights_sha256", "world_from_env"]
-
-
+__all__ = ["ElasticConfig", "Preempted", "StepRecord", "World", "train_ddp", "world_from_env"]
 
 
 @dataclass(frozen=True)
@@ -137,15 +135,6 @@ class StepRecord:
     world_size: int
     loss: float  # rank 0's share of the step's loss
     time: float  # wall clock (time.time()) when the step finished
-
-
-def weights_sha256(model: nn.Module) -> str:
-    """sha256 over the state dict's tensors in key order (equal weights -> equal digest)."""
-    h = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 # -- process group -----------------------------------------------------------------------
@@ -238,16 +227,14 @@ def train_ddp(
     if config.stats:
         raise ValueError("stats: NAC branch statistics are per process; collect them with a "
                          "single-worker run (workers=1)")
-    _check_data(spec, train_ds, "train_ds")
-    if val_ds is not None:
-        _check_data(spec, val_ds, "val_ds")
+    check_splits(spec, train_ds, val_ds)
     n = len(train_ds.y)
     _check_split(config, elastic, world.world_size, n)
     device = _device_for(config, world)
     started = time.perf_counter()
     _init_group(world, elastic, device)
     try:
-        with _run_settings(config, _threads(config, spec, device)):
+        with run_settings(config, default_threads(config.threads, spec.input_shape, device)):
             return _loop(spec, train_ds, val_ds, config, elastic, world, device, started,
                          on_epoch, on_step, on_resume, stop_requested)
     finally:
@@ -261,20 +248,11 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
           on_resume: Callable[[dict[str, Any]], None] | None,
           stop_requested: Callable[[], bool] | None) -> TrainResult:
     rank, wsize, m = world.rank, world.world_size, elastic.micro_batches
-    torch.manual_seed(config.seed)
-    model = build_model(spec, dropout=config.dropout).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.channels_last = config.channels_last
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay,
-                                foreach=True)
+    model = build_network(spec, config, device)
     n = len(train_ds.y)
     steps_per_epoch = n // config.batch_size  # the ragged tail is dropped, as in `train`
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(
-        steps_per_epoch * config.epochs, config.schedule, config.min_lr / config.lr))
-    fingerprint = _fingerprint(spec, config) + f":mb{m}"
+    params, optimizer, scheduler = make_optimizer(model, config, steps_per_epoch)
+    fingerprint = run_fingerprint(spec, config) + f":mb{m}"
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     history: list[EpochRecord] = []
     coverage: list[dict[str, int]] = []
@@ -293,10 +271,8 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
         if ckpt_dir is None:
             raise ValueError("checkpoint_dir: rank 0 resumes a checkpoint but this rank has "
                              "no checkpoint_dir; give every worker the same arguments")
-        state = load_elastic_checkpoint(ckpt_dir / f"elastic-{int(chosen[0]):08d}.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        state = load_elastic_checkpoint(elastic_path(ckpt_dir, int(chosen[0])))
+        restore_weights(state, model=model, optimizer=optimizer, scheduler=scheduler)
         history = [EpochRecord(**h) for h in state["history"]]
         coverage = [dict(c) for c in state.get("coverage", [])]
         start_epoch, start_step = int(state["epoch"]), int(state["step"])
@@ -312,8 +288,8 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
                                   else None, forward_sync_buffers=False)
     sampler = DistributedSampler(range(n), num_replicas=wsize, rank=rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
-    x_all, y_all = _tensors(train_ds, device)
-    val_tensors = _tensors(val_ds, torch.device("cpu")) if val_ds is not None else None
+    x_all, y_all = to_tensors(train_ds, device)
+    val_tensors = to_tensors(val_ds, torch.device("cpu")) if val_ds is not None else None
     augmentation = getattr(train_ds, "augmentation", None)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     local_b, per_rank = config.batch_size // wsize, m // wsize
@@ -325,19 +301,14 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
         for t in (acc_loss, acc_correct, acc_seen):  # fold every rank's share into rank 0's
             dist.all_reduce(t)
         if rank != 0:
-            acc_loss, acc_correct, acc_seen = (torch.zeros_like(acc_loss),
-                                               torch.zeros_like(acc_correct),
-                                               torch.zeros_like(acc_seen))
+            acc_loss, acc_correct, acc_seen = (torch.zeros_like(t) for t in
+                                               (acc_loss, acc_correct, acc_seen))
         if rank == 0 and ckpt_dir is not None:
-            save_checkpoint(ckpt_dir, global_step, {
-                "format": CHECKPOINT_FORMAT, "elastic": ELASTIC_CHECKPOINT_VERSION,
-                "fingerprint": fingerprint, "epoch": epoch, "step": step,
-                "global_step": global_step, "world_size": wsize, "micro_batches": m,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "acc_loss": acc_loss.cpu(), "acc_correct": acc_correct.cpu(),
-                "acc_seen": acc_seen.cpu(),
-                "history": [asdict(h) for h in history], "coverage": coverage})
+            save_checkpoint(ckpt_dir, global_step, elastic_state(
+                fingerprint=fingerprint, epoch=epoch, step=step, global_step=global_step,
+                world_size=wsize, micro_batches=m, model=model, optimizer=optimizer,
+                scheduler=scheduler, totals=(acc_loss, acc_correct, acc_seen),
+                history=history, coverage=coverage))
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
@@ -356,7 +327,7 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
                 g = torch.Generator().manual_seed(mb_seed)
                 torch.manual_seed(mb_seed)
                 xb, yb = x_all[idx.to(x_all.device)], y_all[idx.to(y_all.device)]
-                xb = _augment(xb.to(device), augmentation, g).contiguous(
+                xb = augment(xb.to(device), augmentation, g).contiguous(
                     memory_format=memory_format)
                 yb = yb.to(device)
                 sync = nullcontext() if t == per_rank - 1 else ddp.no_sync()
@@ -370,7 +341,7 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
                                     torch.ones(len(idx), dtype=torch.float64, device=device))
                 step_loss += float(loss.detach()) / per_rank
             if config.grad_clip is not None:
-                _clip_per_tensor(params, config.grad_clip)
+                clip_per_tensor(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
             global_step += 1
@@ -394,9 +365,8 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
                          "more": int((counts > 1).sum()), "never": int((counts == 0).sum()),
                          "rows": n})
         ep_val_loss = ep_val_acc = None
-        if rank == 0 and val_tensors is not None and (
-                (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
-            ev = _evaluate_tensors(model, *val_tensors, batch_size=config.eval_batch_size)
+        if rank == 0 and val_tensors is not None and validation_due(config, epoch):
+            ev = evaluate_tensors(model, *val_tensors, batch_size=config.eval_batch_size)
             ep_val_loss, ep_val_acc = ev.loss, ev.accuracy
         record = EpochRecord(
             epoch=epoch + 1, epochs=config.epochs, train_loss=float(acc_loss) / seen_rows,
@@ -404,16 +374,13 @@ def _loop(spec: ArchitectureSpec, train_ds: Any, val_ds: Any | None, config: Tra
             val_accuracy=ep_val_acc, lr=float(optimizer.param_groups[0]["lr"]),
             seconds=time.perf_counter() - t0)
         history.append(record)
-        acc_loss, acc_correct = torch.zeros_like(acc_loss), torch.zeros_like(acc_correct)
-        acc_seen = torch.zeros_like(acc_seen)
+        acc_loss, acc_correct, acc_seen = (torch.zeros_like(t) for t in
+                                           (acc_loss, acc_correct, acc_seen))
         save(epoch + 1, 0)
         if rank == 0 and on_epoch is not None:
             on_epoch(record)
     model.eval()
-    val_loss = val_acc = None
-    for h in history:
-        if h.val_accuracy is not None:
-            val_loss, val_acc = h.val_loss, h.val_accuracy
+    val_loss, val_acc = last_validation(history)
     return TrainResult(
         model=model, history=history, val_accuracy=val_acc, val_loss=val_loss,
         branch_stats={}, gate_stats=model.gate_values(),

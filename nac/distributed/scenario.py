@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nac import exit_codes
+from nac.cli_help import HelpFormatter
 from nac.distributed.launch import LocalNode, RendezvousSpec, free_port, torchrun_argv
 from nac.distributed.worker import EVENT_PREFIX
 
@@ -130,7 +132,7 @@ def run_scenario(workdir: Path, worker_args: Sequence[str], *, kill_at_step: int
 
     def on_term(*_: object) -> None:  # run `finally` (kill the nodes) once, undisturbed
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        sys.exit(143)
+        sys.exit(exit_codes.SIGTERM)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
@@ -217,27 +219,36 @@ def small_architecture(workdir: Path, source: str) -> str:
     return f"@{path}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The demo's parser (tests/test_cli_conventions.py walks it); other flags go to the worker."""
     p = argparse.ArgumentParser(prog="python -m nac.distributed demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--workdir", default="elastic-demo", help="logs, checkpoints, result")
-    p.add_argument("--data", default="builtin:digits")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--kill-at-step", type=int, default=30)
+    p.add_argument("--source", "--data", dest="data", metavar="SOURCE", default="builtin:digits",
+                   help="ingest source the workers train on")
+    p.add_argument("--epochs", type=int, default=4, help="training epochs")
+    p.add_argument("--kill-at-step", type=int, default=30,
+                   help="global step at which one worker is SIGKILLed")
     p.add_argument("--no-kill", action="store_true", help="run uninterrupted")
-    p.add_argument("--rejoin-after-steps", type=int, default=5)
-    p.add_argument("--checkpoint-every", type=int, default=10)
-    args, extra = p.parse_known_args(argv)
+    p.add_argument("--rejoin-after-steps", type=int, default=5,
+                   help="steps after the kill at which a new worker joins")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, extra = parser().parse_known_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if (workdir / "checkpoints").exists() and any((workdir / "checkpoints").iterdir()):
         print(f"error: --workdir: {workdir}/checkpoints is not empty; the demo would resume "
               "an earlier run. Use a new --workdir", file=sys.stderr)
-        return 2
-    worker_args = ["--data", args.data, "--architecture", small_architecture(workdir, args.data),
+        return exit_codes.BAD_INPUT
+    worker_args = ["--source", args.data, "--architecture", small_architecture(workdir, args.data),
                    "--epochs", str(args.epochs), "--trim",
                    "--checkpoint-every", str(args.checkpoint_every),
-                   "--checkpoint-dir", str(workdir / "checkpoints"), "--out", str(workdir / "out"),
+                   "--checkpoint-dir", str(workdir / "checkpoints"),
+                   "--output-dir", str(workdir / "out"),
                    *extra]
     timeline = run_scenario(workdir, worker_args,
                             kill_at_step=None if args.no_kill else args.kill_at_step,
@@ -247,4 +258,4 @@ def main(argv: Sequence[str] | None = None) -> int:
                "test_accuracy": (timeline.done or {}).get("test_accuracy"),
                "seconds": round(timeline.seconds, 1)}
     print(f"RESULT {json.dumps(summary)}", flush=True)
-    return 0 if timeline.done is not None else 1
+    return exit_codes.OK if timeline.done is not None else exit_codes.FAILED

@@ -3,9 +3,10 @@
 Every rank prints `nac-elastic start {...}` when it joins a group; rank 0 prints `resume`,
 `step`, `epoch` and `done` events, one JSON object per line, flushed, so a demo, a benchmark
 or a log search can follow membership changes and progress. Rank 0 writes `result.json` and
-`model.pt` (a weights_only state dict) into `--out` through `nac.atomic`.
-Exit codes: 0 done, 2 bad input (the message names the option), 143 stopped by SIGTERM after
-checkpointing (torchrun restarts the group), 1 a training failure (e.g. a peer died).
+`model.pt` (a weights_only state dict) into `--output-dir` (alias `--out`) via `nac.atomic`.
+Exit codes (nac/exit_codes.py): 0 done, 2 bad input (the message names the option), 143
+stopped by SIGTERM after checkpointing (torchrun restarts the group), 1 a training failure
+(e.g. a peer died).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nac import exit_codes
+from nac.cli_help import HelpFormatter
+
 EVENT_PREFIX = "nac-elastic"
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PREEMPTED = 0, 1, 2, 143
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PREEMPTED = (
+    exit_codes.OK, exit_codes.FAILED, exit_codes.BAD_INPUT, exit_codes.SIGTERM)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -34,34 +39,39 @@ def emit(event: str, **fields: Any) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nac.distributed worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--source", "--data", dest="data", metavar="SOURCE", required=True,
                    help="ingest source (e.g. builtin:digits; split 70/10/20 with seed 0) or a "
-                        "train dataset directory (then --val-data)")
-    p.add_argument("--val-data", help="validation dataset directory")
-    p.add_argument("--test-data", help="test dataset directory (accuracy in result.json)")
+                        "train dataset directory (then --val-source)")
+    p.add_argument("--val-source", "--val-data", dest="val_data", metavar="DIR",
+                   help="validation dataset directory")
+    p.add_argument("--test-source", "--test-data", dest="test_data", metavar="DIR",
+                   help="test dataset directory (accuracy in result.json)")
     p.add_argument("--architecture", help="spec JSON, b64:... or @path (default: the initial "
                                           "EnvelopeNet for the data)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=int, default=64, help="the GLOBAL batch (all workers)")
     p.add_argument("--lr", type=float, default=0.05, help="learning rate of the global batch")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=3e-4)
-    p.add_argument("--dropout", type=float, default=None)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=3e-4, help="SGD weight decay")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="overrides the spec's branch and head dropout (default: the spec's)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the cross-entropy loss")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batch order")
     p.add_argument("--micro-batches", type=int, default=2,
                    help="global batch split; every world size must divide it")
     p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
     p.add_argument("--collective-timeout", type=float, default=60.0,
                    help="seconds before a collective with a dead or hung peer fails")
     p.add_argument("--checkpoint-dir", required=True, help="shared by all workers (a PVC)")
-    p.add_argument("--out", help="rank 0 writes result.json and model.pt here")
+    p.add_argument("--output-dir", "--out", dest="out", metavar="DIR",
+                   help="rank 0 writes result.json and model.pt here")
     p.add_argument("--trim", action="store_true",
                    help="use the largest multiple of --batch-size training rows (a fixed "
                         "subset), so every row is seen exactly once per epoch")
     p.add_argument("--step-delay", type=float, default=0.0, help=argparse.SUPPRESS)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<n>")
     return p
 
 
@@ -72,13 +82,13 @@ def load_splits(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     try:
         if Path(args.data).is_dir():
             if not args.val_data:
-                raise ValueError("--val-data: required when --data is a dataset directory")
+                raise ValueError("--val-source: required when --source is a dataset directory")
             test = read_dataset(args.test_data) if args.test_data else None
             return read_dataset(args.data), read_dataset(args.val_data), test
         s = split_dataset(ingest(args.data), val_fraction=0.1, test_fraction=0.2, seed=0)
         return s.train, s.val, s.test
     except DataError as e:
-        raise ValueError(f"--data: {e}") from None
+        raise ValueError(f"--source: {e}") from None
 
 
 def _trimmed(ds: Any, batch: int, seed: int) -> Any:

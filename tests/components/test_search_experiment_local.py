@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from components._impl.search import nac_settings, nas_body, search_with_experiment
-from katib.backends.kubernetes.utils import validate_experiment
 from katib.client import ExperimentClient, LocalBackendConfig
+from katib.validation import validate_experiment
 from nac.data import ingest
 
 TINY = {"iterations": 1, "layers_per_stage": [1, 1, 1], "max_layers_per_stage": [2, 2, 1],

@@ -114,5 +114,5 @@ def test_warm_start_reference_is_the_file_locally_and_the_experiment_on_a_cluste
     assert warm_start_reference(results, "local", namespace="") == str(results)
     assert warm_start_reference(results, "katib", namespace="team-a") == "katib://team-a/tune-abc"
     (tmp_path / "other").write_text(json.dumps({"format": "nac-model"}))
-    with pytest.raises(ValueError, match="not a katib-local-results document"):
+    with pytest.raises(ValueError, match="expected 'katib-local-results'"):
         warm_start_reference(tmp_path / "other", "local", namespace="")

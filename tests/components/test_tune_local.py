@@ -43,16 +43,16 @@ def _run(tmp_path, data, name, max_trials=2, **kw):
 
 
 def test_tune_runs_trials_and_outputs_best_and_warm_start_source(tmp_path, data, monkeypatch):
-    import katib.local
+    from katib.backends.local import backend
 
     sent = []
-    real = katib.local.run_experiment
+    real = backend.run_experiment
 
-    def spy(body, **kw):
-        sent.append(body)
-        return real(body, **kw)
+    def spy(experiment, **kw):
+        sent.append(experiment.document)
+        return real(experiment, **kw)
 
-    monkeypatch.setattr(katib.local, "run_experiment", spy)
+    monkeypatch.setattr(backend, "run_experiment", spy)
     text, out, metrics = _run(tmp_path, data, "first", algorithm="warm-start", backend="local",
                               seed=0, warm_start_source=None, experiment_name="",
                               namespace="", trial_image="", data_source="",

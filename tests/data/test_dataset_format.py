@@ -87,7 +87,8 @@ def test_failed_overwrite_keeps_previous_artifact(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda m: m.update(version=2), '"version" is 2; this reader knows only version 1'),
+    (lambda m: m.update(version=2), '"version" 2 of \'nac-dataset\' is not supported; this reader '
+     'knows version 1'),
     (lambda m: m.update(format="other"), '"format" is \'other\', expected \'nac-dataset\''),
     (lambda m: m.update(rows=7), '"rows" is 7 but data.npz holds 6'),
     (lambda m: m.update(shape=[1, 3, 3]), '"shape" is [1, 3, 3] but x has shape [2, 3, 3]'),

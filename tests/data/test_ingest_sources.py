@@ -157,3 +157,19 @@ def test_image_shape_cannot_reshape_builtin_data() -> None:
     assert str(info.value) == (
         "builtin:digits has shape 1x8x8; image_shape 1x4x16 cannot reshape it (image_shape "
         "applies to flat CSV/NPZ rows and image folders); leave image_shape empty")
+
+
+def test_a_csv_without_its_label_column_says_so_as_data(tmp_path: Path) -> None:
+    """Callers (batch prediction) tell this case apart by `kind`, not by the message text."""
+    from nac.data import DataError
+    from nac.data.errors import NO_LABEL_COLUMN
+
+    src = tmp_path / "bare.csv"
+    src.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    with pytest.raises(DataError) as missing:
+        ingest(str(src))
+    assert missing.value.kind == NO_LABEL_COLUMN and "no label column 'label'" in str(missing.value)
+    src.write_text("label,a\n1,x\n", encoding="utf-8")
+    with pytest.raises(DataError) as other:
+        ingest(str(src))
+    assert other.value.kind == ""

@@ -11,7 +11,6 @@ import pytest
 import nac.data.steps as steps
 from nac.data import (
     Dataset,
-    augment_batch,
     fit_normalization,
     ingest,
     read_dataset,
@@ -76,18 +75,6 @@ def test_augmentation_recorded_on_train_only(digits: Dataset) -> None:
     assert train.augmentation == {"random_shift": 2, "hflip": True}
     assert val.augmentation is None and test.augmentation is None
     assert split_dataset(digits).train.augmentation is None
-
-
-def test_augment_batch_shifts_and_flips() -> None:
-    x = np.arange(2 * 1 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4)
-    same = augment_batch(x, None, np.random.default_rng(0))
-    assert same is x
-    flipped = augment_batch(x, {"random_shift": 0, "hflip": True}, np.random.default_rng(0))
-    for i in range(2):
-        assert (np.array_equal(flipped[i], x[i]) or np.array_equal(flipped[i], x[i, :, :, ::-1]))
-    shifted = augment_batch(x, {"random_shift": 1, "hflip": False}, np.random.default_rng(5))
-    assert shifted.shape == x.shape and not np.array_equal(shifted, x)
-    assert set(np.unique(shifted)) <= set(np.unique(x)) | {0.0}
 
 
 @dataclass

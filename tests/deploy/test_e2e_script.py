@@ -80,7 +80,7 @@ def test_versions_are_pinned_and_match_the_project() -> None:
 def test_pipeline_submission_uses_the_documented_cli() -> None:
     from pipelines import cli
 
-    parser = cli._parser()
+    parser = cli.parser()
     submit = re.search(r'-m pipelines submit (.*?)\) \| tee', TEXT, re.S)
     assert submit, "the script must submit through `python -m pipelines submit`"
     tokens = shlex.split(submit.group(1).replace("\\\n", " "))

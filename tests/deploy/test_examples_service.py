@@ -20,7 +20,7 @@ from katib.suggestion.algorithms.optuna_hpo import OptunaAlgorithm
 from katib.suggestion.search_space import experiment_from_proto
 from katib.suggestion.service import SuggestionServicer
 from katib.trial import cli as trial_cli
-from tests.deploy.test_manifests import KUBECTL, experiments
+from tests.deploy.rendered import KUBECTL, experiments
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: cannot "
                                 "render the kustomizations")
@@ -106,7 +106,7 @@ def test_example_validates_and_gets_suggestions_that_fill_the_template(
     assert code == grpc.StatusCode.OK, details
     assert len(reply.parameter_assignments) == count
     references = {p["reference"] for p in doc["spec"]["trialTemplate"]["trialParameters"]}
-    parser = trial_cli._parser()
+    parser = trial_cli.parser()
     for item in reply.parameter_assignments:
         values = {a.name: a.value for a in item.assignments}
         # Katib fails trial creation unless the emitted names equal the references.
@@ -157,7 +157,7 @@ def test_warm_example_reads_the_cold_runs_trials_from_the_rendered_namespace() -
 @pytest.mark.parametrize("kustomization", ["examples", "overlays/kind"])
 def test_examples_also_load_in_the_local_runner(kustomization: str) -> None:
     """One Experiment file, kubectl apply -f or katib.local: the local parser accepts each."""
-    from katib.local.experiment import parse_experiment
+    from katib.validation import parse_experiment
 
     for name, doc in experiments(kustomization).items():
         exp = parse_experiment(doc, source=f"{kustomization}/{name}")
@@ -216,10 +216,10 @@ def test_katib_tpe_gamma_is_hyperopts_split() -> None:
     """hyperopt's TPE puts ceil(gamma * sqrt(n)) trials (at most 25) in the "good" group; the
     `tpe` name's gamma means the same, and the sampler runs with it."""
     from katib.suggestion import testing as T
-    from katib.suggestion.algorithms.optuna_hpo import _hyperopt_gamma
+    from katib.suggestion.algorithms.study_cache import hyperopt_gamma
 
-    assert [_hyperopt_gamma(0.25, n) for n in (1, 16, 100, 100_000)] == [1, 1, 3, 25]
-    assert _hyperopt_gamma(0.5, 100) == 5
+    assert [hyperopt_gamma(0.25, n) for n in (1, 16, 100, 100_000)] == [1, 1, 3, 25]
+    assert hyperopt_gamma(0.5, 100) == 5
     exp = T.hpo_experiment(algorithm="tpe", settings={"gamma": "0.5", "random_state": "3"},
                            parameters=[T.parameter("lr", T.DOUBLE, low="0.01", high="0.1")])
     trials = [T.trial(f"t{i}", {"lr": f"{0.01 + 0.008 * i:.3f}"},

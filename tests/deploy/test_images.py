@@ -134,7 +134,7 @@ def test_suggestion_entrypoint_is_the_service_module_on_port_6789() -> None:
     steps = dict(instructions(DOCKERFILES["suggestion"]))
     assert json.loads(steps["ENTRYPOINT"]) == ["python", "-m", "katib.suggestion"]
     assert importlib.util.find_spec("katib.suggestion.__main__") is not None
-    from katib.suggestion import constants
+    from katib import constants
 
     assert json.loads(steps["CMD"]) == ["--port", str(constants.DEFAULT_PORT)]
     assert steps["EXPOSE"] == str(constants.DEFAULT_PORT) == "6789"

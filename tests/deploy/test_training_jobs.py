@@ -30,8 +30,8 @@ from katib.backends.kubernetes.training_jobs import (
     trainjob,
     validate_training_job,
 )
-from katib.local.experiment import load_experiment
-from katib.local.template import render_trial
+from katib.backends.local.template import render_trial
+from katib.validation import load_experiment
 from tests.conformance.pins import KATIB, MANIFESTS_PREVIOUS
 from tests.conformance.pod_security import violations
 

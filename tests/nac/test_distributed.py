@@ -10,7 +10,8 @@ import torch
 
 from nac.data import ingest, split_dataset
 from nac.distributed import ElasticConfig, World, train_ddp, world_from_env
-from nac.distributed.ddp import Preempted, _check_split, load_elastic_checkpoint
+from nac.distributed.checkpoints import load_elastic_checkpoint
+from nac.distributed.ddp import Preempted, _check_split
 from nac.distributed.launch import RendezvousSpec, free_port, torchrun_argv
 from nac.spec import initial_envelopenet
 from nac.training import TrainConfig

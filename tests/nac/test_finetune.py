@@ -72,11 +72,12 @@ def test_two_stage_unfreezes_only_the_top_cells_in_stage_two(parent):
     target = _data(["x", "y"])
     spec = child_spec(parent, 2)
     result = finetune(parent, spec, target, target, replace_epochs(CFG, 3),
-                      FinetuneConfig(mode="two_stage", head_epochs=1, unfreeze_cells=1),
+                      FinetuneConfig(mode="two_stage", head_epochs=1, unfreeze_cells=1,
+                                     keep_bn_stats=True),
                       classes=target.classes)
     changed = _changed(parent.state, result.model.state_dict())
     # model.blocks: c1 (0), w1 (1), c2 (2). Only the top cell (c2) and the head move, and BN
-    # statistics stay the parent's everywhere (keep_bn_stats).
+    # statistics stay the parent's everywhere (keep_bn_stats=True).
     assert any(k.startswith("blocks.2.") for k in changed)
     assert not any(k.startswith(("stem.", "blocks.0.", "blocks.1.")) for k in changed)
     assert not any("running_" in k for k in changed)

@@ -71,7 +71,7 @@ def test_unknown_version_is_refused_naming_the_field(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     meta["version"] = 2
     (out / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match='"version" 2 is not supported'):
+    with pytest.raises(ModelError, match='"version" 2 of .nac-model. is not supported'):
         read_meta(out)
 
 

@@ -46,7 +46,7 @@ def test_restructure_without_expansion():
     spec = initial_envelopenet((1, 8, 8), 10, stages=2, layers_per_stage=(2, 1),
                                stem_channels=12, stem_kernel=3, lrn=False)
     stats = {k: float(i) for i, k in enumerate(spec.branch_keys())}
-    rs = RestructureSettings(max_cells_per_stage=(5, 5), construction=(True, False),
+    rs = RestructureSettings(max_layers_per_stage=(5, 5), construction=(True, False),
                              expand=(False, True))
     plan = plan_restructure(spec, stats, None, rs)
     assert plan.added == {} and plan.spec.cells_per_stage() == [2, 1]

@@ -107,7 +107,7 @@ def test_at_least_one_pruned_even_with_zero_budget():
                                envelope=("3x3", "5x5"))
     assert prune_budget(2, 6) == 0
     plan = plan_restructure(spec, {"c1/3x3": 1.0, "c1/5x5": 2.0}, {},
-                            RestructureSettings(max_cells_per_stage=(5,), construction=(True,)))
+                            RestructureSettings(max_layers_per_stage=(5,), construction=(True,)))
     assert plan.pruned[0] == ["c1/3x3"]
     assert plan.spec.branches_per_cell() == [[1, 2]]
 
@@ -116,7 +116,7 @@ def test_nothing_prunable_is_an_error():
     spec = initial_envelopenet((1, 8, 8), 10, stages=1, layers_per_stage=(2,), envelope=("3x3",))
     with pytest.raises(RestructureError, match="stage 0: nothing can be pruned"):
         restructure(spec, {"c1/3x3": 1.0, "c2/3x3": 2.0}, {},
-                    RestructureSettings(max_cells_per_stage=(5,), construction=(True,)))
+                    RestructureSettings(max_layers_per_stage=(5,), construction=(True,)))
 
 
 def test_skip_gates_keep_top_half():
@@ -157,7 +157,7 @@ def test_bad_stats_and_settings_are_named():
         restructure(spec, {**stats, "c1/1x1": float("nan")}, {})
     with pytest.raises(RestructureError, match="construction: has 2 entries but the arch"):
         restructure(spec, stats, {}, RestructureSettings(construction=(True, True),
-                                                         max_cells_per_stage=(7, 6, 2)))
+                                                         max_layers_per_stage=(7, 6, 2)))
     with pytest.raises(RestructureError, match="max_filter_prune: must be an integer"):
         RestructureSettings(max_filter_prune=-1)
 

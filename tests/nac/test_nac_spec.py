@@ -77,8 +77,11 @@ def _bad(mutate) -> str:
 @pytest.mark.parametrize("mutate, expected", [
     (lambda d: d["stages"][1]["cells"][1]["ops"].__setitem__(0, "4x4"),
      "stages[1].cells[1].ops[0]: unknown op '4x4' (expected one of 1x1, 3x3, 3x3sep"),
-    (lambda d: d.__setitem__("version", 2), "version: is 2; this reader knows only version 1"),
-    (lambda d: d.__setitem__("format", "x"), "format: is 'x', expected 'nac-architecture'"),
+    (lambda d: d.__setitem__("version", 2),
+     "architecture: \"version\" 2 of 'nac-architecture' is not supported; this reader knows "
+     "version 1"),
+    (lambda d: d.__setitem__("format", "x"),
+     "architecture: \"format\" is 'x', expected 'nac-architecture'"),
     (lambda d: d.pop("num_classes"), "num_classes: missing (required)"),
     (lambda d: d.__setitem__("num_classes", 1), "num_classes: must be >= 2, got 1"),
     (lambda d: d.__setitem__("input_shape", [1, 8]), "input_shape: must be [C, H, W]"),
@@ -109,6 +112,21 @@ def _bad(mutate) -> str:
 ])
 def test_validation_messages_name_the_field(mutate, expected):
     assert expected in _bad(mutate)
+
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda d: d["stages"][1]["cells"][1]["ops"].__setitem__(0, "4x4"),
+     "stages[1].cells[1].ops[0]"),
+    (lambda d: d["stages"][1]["cells"][0]["inputs"].append("w1"), "stages[1].cells[0].inputs[2]"),
+    (lambda d: d.__setitem__("format", "x"), "architecture"),
+    (lambda d: d.pop("num_classes"), "num_classes"),
+])
+def test_spec_error_path_is_the_field_the_message_starts_with(mutate, path):
+    doc = initial_envelopenet((1, 8, 8), 10).to_json()
+    mutate(doc)
+    with pytest.raises(SpecError) as err:
+        ArchitectureSpec.from_json(doc)
+    assert err.value.path == path and str(err.value) == f"{path}: {err.value.problem}"
 
 
 def test_bad_json_text():

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from nac.batches import augment
 from nac.data import ingest, split_dataset
+from nac.optimization import default_threads
 from nac.spec import initial_envelopenet
-from nac.training import TrainConfig, _augment, evaluate, train
+from nac.training import TrainConfig, evaluate, train
 
 
 @pytest.fixture(scope="module")
@@ -120,18 +122,53 @@ def test_evaluate_outputs(digits, tiny_spec):
     assert r.branch_stats == {}
 
 
+def test_pipeline_evaluate_step_scores_like_evaluate(digits, tiny_spec):
+    """The evaluate step (exported model's probabilities) and `nac.training.evaluate` (logits)
+    give the same accuracy and confusion matrix, and the same loss up to float rounding."""
+    from components._impl.evaluate import scores
+    from nac.model import build_model
+
+    _, _, te, _ = digits
+    torch.manual_seed(3)
+    model = build_model(tiny_spec).eval()
+    ev = evaluate(model, te)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(te.normalized_x().astype(np.float32)))
+    s = scores(torch.softmax(logits, 1).numpy(), te.y, 10)
+    assert np.array_equal(s["confusion"], ev.confusion) and s["accuracy"] == ev.accuracy
+    assert s["loss"] == pytest.approx(ev.loss, rel=1e-4) and len(np.unique(ev.predictions)) > 1
+
+
 def test_augment_shift_and_flip():
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4) + 1
     g = torch.Generator().manual_seed(0)
-    out = _augment(x, {"random_shift": 1, "hflip": False}, g)
+    out = augment(x, {"random_shift": 1, "hflip": False}, g)
     assert out.shape == x.shape
     for i in range(2):  # each image is a shifted copy: its non-zero values are a sub-block
         nz = out[i, 0][out[i, 0] != 0]
         assert set(nz.tolist()) <= set(x[i, 0].flatten().tolist()) and nz.numel() >= 9
-    flipped = _augment(x, {"random_shift": 0, "hflip": True}, torch.Generator().manual_seed(1))
+    flipped = augment(x, {"random_shift": 0, "hflip": True}, torch.Generator().manual_seed(1))
     for i in range(2):
         assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(2))
-    assert _augment(x, None, g) is x
+    assert augment(x, None, g) is x
+
+
+def test_augment_matches_a_per_image_reference():
+    """The one augmentation (torch, vectorised) against a plain loop over the same draws:
+    shift by (dy - k, dx - k) with zero padding, then mirror the images whose draw is < 1/2."""
+    x = torch.arange(5 * 2 * 6 * 5, dtype=torch.float32).reshape(5, 2, 6, 5) + 1
+    k = 2
+    out = augment(x, {"random_shift": k, "hflip": True}, torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)  # replay the draws in the documented order
+    dy = torch.randint(0, 2 * k + 1, (5,), generator=g)
+    dx = torch.randint(0, 2 * k + 1, (5,), generator=g)
+    flip = torch.rand(5, generator=g) < 0.5
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (k, k), (k, k)))
+    for i in range(5):
+        ref = padded[i, :, dy[i]:dy[i] + 6, dx[i]:dx[i] + 5]
+        ref = ref[..., ::-1] if flip[i] else ref
+        assert np.array_equal(out[i].numpy(), ref), i
+    assert 0 < int(flip.sum()) < 5 and len(set(zip(dy.tolist(), dx.tolist(), strict=True))) > 1
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -150,6 +187,19 @@ def test_config_validation(field, value, message):
         TrainConfig(**{field: value})
 
 
+def test_config_errors_carry_the_field_and_stat_mode_takes_the_old_name():
+    from nac.errors import FieldError
+    from nac.stat_mode import StatMode
+
+    with pytest.raises(FieldError) as err:
+        TrainConfig(label_smoothing=1.0)
+    assert err.value.path == "label_smoothing" and err.value.problem.startswith("must be in")
+    assert TrainConfig(stat_mode="mean_sq").stat_mode is StatMode.MEANSSS
+    assert TrainConfig(stat_mode="variance").stat_mode is StatMode.VARIANCE
+    # the checkpoint key keeps the spelling of earlier releases, so their checkpoints resume
+    assert TrainConfig().fingerprint()["stat_mode"] == "mean_sq"
+
+
 def test_data_shape_mismatch_is_named(digits):
     tr, _, _, _ = digits
     spec = initial_envelopenet((3, 8, 8), 10, stem_channels=8)
@@ -158,11 +208,25 @@ def test_data_shape_mismatch_is_named(digits):
 
 
 def test_threads_auto_is_one_for_small_cpu_inputs(tiny_spec):
-    from nac.training import _threads
-
     cpu = torch.device("cpu")
-    assert _threads(TrainConfig(), tiny_spec, cpu) == 1
-    assert _threads(TrainConfig(threads=3), tiny_spec, cpu) == 3
+    assert default_threads(None, tiny_spec.input_shape, cpu) == 1
+    assert default_threads(3, tiny_spec.input_shape, cpu) == 3
     big = initial_envelopenet((3, 32, 32), 10, stem_channels=8)
-    assert _threads(TrainConfig(), big, cpu) is None
-    assert _threads(TrainConfig(), tiny_spec, torch.device("cuda")) is None
+    assert default_threads(None, big.input_shape, cpu) is None
+    assert default_threads(None, tiny_spec.input_shape, torch.device("cuda")) is None
+
+
+def test_requested_threads_is_explicit_then_omp_num_threads():
+    """The one thread rule the trial CLI calls: an explicit count wins over the environment."""
+    from nac.errors import FieldError
+    from nac.optimization import requested_threads
+
+    assert requested_threads(3, {"OMP_NUM_THREADS": "2"}) == 3
+    assert requested_threads(None, {"OMP_NUM_THREADS": " 2 "}) == 2
+    assert requested_threads(None, {"OMP_NUM_THREADS": "0"}) is None
+    assert requested_threads(None, {}) is None
+    with pytest.raises(FieldError) as err:
+        requested_threads(0, {})
+    assert err.value.path == "threads" and err.value.problem == "must be >= 1, got 0"
+    with pytest.raises(FieldError, match="OMP_NUM_THREADS: 'x' is not an integer"):
+        requested_threads(None, {"OMP_NUM_THREADS": "x"})

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.cli import main
@@ -31,6 +33,8 @@ class LocalRun:
     root: Path       # --pipeline-root and --output-dir live under it
     exit_code: int
     out: str         # the CLI's stdout
+    # Process state before and after the run (run_local must restore what it changes).
+    state: tuple[dict, dict] = field(default=({}, {}))
 
     @property
     def run_dir(self) -> Path:
@@ -46,6 +50,11 @@ class _Tee(io.StringIO):
 _RUN: LocalRun | None = None
 
 
+def _process_state() -> dict:
+    return {"environ": dict(os.environ), "warnings.filters": list(warnings.filters),
+            "stdout": sys.stdout}
+
+
 def shared_run(tmp_path_factory) -> LocalRun:
     """The session's pipeline run (tiny budgets) through `python -m pipelines run --local`."""
     global _RUN
@@ -56,7 +65,9 @@ def shared_run(tmp_path_factory) -> LocalRun:
         for name, value in TINY.items():
             args += ["--param", f"{name}={value}"]
         buffer = _Tee()
+        before = _process_state()
         with contextlib.redirect_stdout(buffer):
             code = main(args)
-        _RUN = LocalRun(root=root, exit_code=code, out=buffer.getvalue())
+        _RUN = LocalRun(root=root, exit_code=code, out=buffer.getvalue(),
+                        state=(before, _process_state()))
     return _RUN

@@ -45,7 +45,7 @@ def test_compile_writes_a_loadable_pipeline(tmp_path, capsys):
     assert [p.name for p in out.parent.iterdir()] == ["p.yaml"]  # no temp file left
 
 
-@pytest.mark.parametrize("argv", [["run"], ["predict", "--model", "m"]])
+@pytest.mark.parametrize("argv", [["submit"], ["predict", "--model", "m"]])
 def test_missing_required_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)

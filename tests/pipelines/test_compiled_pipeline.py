@@ -46,8 +46,9 @@ def test_pipeline_and_platform_specs_parse(compiled):
     pipeline_doc, platform_doc = compiled
     spec = json_format.ParseDict(pipeline_doc, pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == "nac-automl"
-    assert sorted(spec.root.dag.tasks) == ["evaluate", "ingest", "nac-search", "preflight",
-                                         "preprocess", "train", "tune"]
+    assert sorted(spec.root.dag.tasks) == ["condition-branches-1", "evaluate", "ingest",
+                                         "nac-search", "preflight", "preprocess", "train",
+                                         "tune"]
     platform = json_format.ParseDict(platform_doc, pipeline_spec_pb2.PlatformSpec())
     assert "kubernetes" in platform.platforms
     defaults = {k: v.default_value for k, v in spec.root.input_definitions.parameters.items()}
@@ -87,7 +88,7 @@ def test_training_steps_request_an_accelerator_shm_toleration_and_the_workspace(
 
 def test_every_step_uses_the_versioned_trainer_image_without_pip_installs(compiled):
     executors = compiled[0]["deploymentSpec"]["executors"]
-    assert len(executors) == 7
+    assert len(executors) == 10  # 7 steps + compress + deploy (compressed / trained Model)
     for name, executor in executors.items():
         container = executor["container"]
         assert container["image"] == TRAINER_IMAGE, name
@@ -150,3 +151,90 @@ def test_every_step_checks_the_image_version(compiled):
                        "NAC_PIPELINE_IMAGE": container["image"]}, name
         assert "from components._impl" in container["args"][-1] + " ".join(
             container["command"]), f"{name} does not import components._impl"
+
+
+def _tasks_with_conditions(pipeline_doc: dict) -> dict[str, tuple[list[str], dict]]:
+    """Every task of the pipeline, root and condition sub-DAGs: name -> (conditions, task)."""
+    found: dict[str, tuple[list[str], dict]] = {}
+
+    def walk(dag: dict, conditions: list[str]) -> None:
+        for name, task in dag["tasks"].items():
+            here = conditions + ([task["triggerPolicy"]["condition"]]
+                                 if "condition" in task.get("triggerPolicy", {}) else [])
+            component = pipeline_doc["components"][task["componentRef"]["name"]]
+            if "dag" in component:
+                walk(component["dag"], here)
+            else:
+                found[name] = (here, task)
+
+    walk(pipeline_doc["root"]["dag"], [])
+    return found
+
+
+def test_compress_and_deploy_are_run_parameters_off_by_default(compiled):
+    """compress/deploy run after evaluate only when their parameter is true; deploy serves the
+    compressed Model when compressing, else the trained one; the default run has neither."""
+    pipeline_doc, platform_doc = compiled
+    params = pipeline_doc["root"]["inputDefinitions"]["parameters"]
+    assert params["compress"]["defaultValue"] is False
+    assert params["deploy"]["defaultValue"] is False
+    assert params["accuracy_budget"]["defaultValue"] == 0.005
+    assert "parent_model_uri" not in params and "finetune_mode" not in params  # compile choice
+    tasks = _tasks_with_conditions(pipeline_doc)
+    compress = "inputs.parameter_values['pipelinechannel--compress'] == true"
+    deploy = "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    assert tasks["train"][0] == [] and tasks["evaluate"][0] == []  # unconditional, as before
+    assert tasks["compress"][0] == [compress]
+    assert tasks["deploy"][0] == [compress, deploy]
+    assert tasks["deploy-2"][0] == [f"!({compress})", deploy]
+    model_of = {name: tasks[name][1]["inputs"]["artifacts"]["model"]["componentInputArtifact"]
+                for name in ("compress", "deploy", "deploy-2")}
+    assert model_of == {"compress": "pipelinechannel--train-model",
+                        "deploy": "pipelinechannel--compress-compressed_model",
+                        "deploy-2": "pipelinechannel--train-model"}
+    executors = pipeline_doc["deploymentSpec"]["executors"]
+    res = executors["exec-compress"]["container"]["resources"]
+    assert res["resourceCpuLimit"] == "4" and "accelerator" not in res  # timed on the CPU
+    k8s = platform_doc["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert int(k8s["exec-deploy"]["activeDeadlineSeconds"]) == 3600
+
+
+def test_finetune_variant_imports_the_parent_model_into_train(tmp_path):
+    """`build_pipeline(finetune=True)`: a required `parent_model_uri` run parameter, imported
+    with dsl.importer, feeds train's optional `parent_model` input.
+
+    The train component declares `parent_model: Optional[Input[Model]] = None`, which KFP
+    compiles to an input artifact with `isOptional: true`, so the default pipeline may leave
+    it unconnected (kubeflow/pipelines@2.17.0 (4a3592cb) sdk/python/kfp/compiler/
+    pipeline_spec_builder.py:_build_component_spec_from_component_spec_structure sets
+    `is_optional` from `input_spec.optional`; the importer's URI from a run parameter:
+    sdk/python/kfp/dsl/importer_node.py:importer).
+    """
+    from kfp import compiler
+
+    from pipelines.automl import build_pipeline
+
+    path = tmp_path / "finetune.yaml"
+    compiler.Compiler().compile(build_pipeline(finetune=True), str(path))
+    pipeline_doc, _ = list(yaml.safe_load_all(path.read_text()))
+    params = pipeline_doc["root"]["inputDefinitions"]["parameters"]
+    assert "defaultValue" not in params["parent_model_uri"]
+    assert not params["parent_model_uri"].get("isOptional", False)  # required
+    assert params["finetune_mode"]["defaultValue"] == "two_stage"
+    tasks = pipeline_doc["root"]["dag"]["tasks"]
+    assert tasks["importer"]["inputs"]["parameters"]["uri"] == {
+        "componentInputParameter": "parent_model_uri"}
+    importer = pipeline_doc["deploymentSpec"]["executors"]["exec-importer"]["importer"]
+    assert importer["typeSchema"]["schemaTitle"] == "system.Model"
+    assert importer["artifactUri"] == {"runtimeParameter": "uri"}
+    train = tasks["train"]["inputs"]
+    assert train["artifacts"]["parent_model"] == {
+        "taskOutputArtifact": {"outputArtifactKey": "artifact", "producerTask": "importer"}}
+    assert train["parameters"]["finetune_mode"] == {"componentInputParameter": "finetune_mode"}
+    for doc in (pipeline_doc, list(yaml.safe_load_all(GOLDEN.read_text()))[0]):
+        spec = doc["components"]["comp-train"]["inputDefinitions"]["artifacts"]["parent_model"]
+        assert spec["isOptional"] is True and spec["artifactType"]["schemaTitle"] == \
+            "system.Model"
+    golden_train = list(yaml.safe_load_all(GOLDEN.read_text()))[0]["root"]["dag"]["tasks"][
+        "train"]["inputs"]
+    assert "parent_model" not in golden_train.get("artifacts", {})  # default: from scratch

@@ -25,6 +25,16 @@ def local_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_run_local_leaves_process_state_as_it_found_it(local_run):
+    """run_local scopes its os.environ, warnings-filter and stdout changes to the call."""
+    before, after = local_run.state
+    assert local_run.exit_code == 0 and before["environ"] and before["warnings.filters"]
+    assert after["environ"] == before["environ"]
+    assert after["warnings.filters"] == before["warnings.filters"]
+    assert after["stdout"] is before["stdout"]
+
+
+@pytest.mark.slow
 def test_run_local_then_predict(local_run, capsys, tmp_path):
     root = local_run.root
     assert local_run.exit_code == 0

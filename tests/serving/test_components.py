@@ -79,3 +79,28 @@ def test_components_compile_with_optional_parent_and_deploy_inputs(tmp_path):
         assert doc["deploymentSpec"]["executors"], component.name
     spec = yaml.safe_load((tmp_path / "train.yaml").read_text())
     assert spec["root"]["inputDefinitions"]["artifacts"]["parent_model"]["isOptional"] is True
+
+
+def test_trainer_image_installs_what_compress_serve_and_deploy_need():
+    """The predictor runs `python -m serving` and the compress step nac.compress in the trainer
+    image: its lock pins the whole `serve` extra within its specifiers, and the Dockerfile
+    copies the serving package and imports both at build time."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from tests.deploy.test_images import requirement_pins
+
+    root = Path(__file__).resolve().parents[2]
+    pins = requirement_pins(root / "images" / "trainer" / "requirements.txt")
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["serve"]
+    for spec in map(Requirement, extra):
+        name = canonicalize_name(spec.name)
+        assert name in pins, f"{spec} missing: run images/lock_requirements.py"
+        assert spec.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    dockerfile = (root / "images" / "trainer" / "Dockerfile").read_text()
+    assert "COPY serving/ /opt/nac/src/serving/" in dockerfile
+    assert "import onnxruntime, torch_pruning, kserve, serving.model, nac.compress" in dockerfile

@@ -211,3 +211,36 @@ def test_deploy_dry_run_sends_nothing(api, tmp_path):
                max_replicas=1, dry_run=True, api=api)
     assert _FakeApi.calls == [] and out.metadata["applied"] is False
     assert validate_inference_service(yaml.safe_load(Path(out.path).read_text()))
+
+
+#: HTTP method of a namespaced custom-object call -> the RBAC verb the API server checks.
+_VERBS = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def test_deploy_rbac_grants_exactly_what_the_deploy_step_calls(api, tmp_path):
+    """manifests/serving: a namespaced Role for KFP's pipeline-runner with the verbs the deploy
+    step's calls need (first run: create; re-run: create -> 409 -> get -> replace) and no
+    more; rendered with kubectl kustomize, schema-checked, no cluster-wide grant."""
+    from tests.deploy.rendered import render
+
+    model = _Art(tmp_path / "model", "s3://b/run-1/model")
+    kwargs = dict(model=model, inference_service=_Art(tmp_path / "isvc.yaml", ""),
+                  name="digits", namespace="kubeflow", image="", variant="auto",
+                  service_account="", min_replicas=1, max_replicas=1, dry_run=False, api=api)
+    run_deploy(**kwargs)
+    run_deploy(**kwargs)  # the re-run path
+    used = {_VERBS[call[0]] for call in _FakeApi.calls}
+    docs = render("serving")
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.32", strict=True)
+    assert {d["kind"] for d in docs} == {"Role", "RoleBinding"}
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    (rule,) = role["rules"]
+    assert (rule["apiGroups"], rule["resources"]) == (["serving.kserve.io"],
+                                                      ["inferenceservices"])
+    assert set(rule["verbs"]) == used == {"create", "get", "update"}
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner",
+                                    "namespace": role["metadata"]["namespace"]}]

@@ -9,35 +9,19 @@ step does not start a second search); waiting maps a Failed condition to
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 from katib.backends.base import ExperimentBackend, ProgressCallback
-from katib.backends.kubernetes import constants, utils
+from katib.backends.kubernetes import utils
+from katib.backends.kubernetes.constants import HTTP_CONFLICT
 from katib.backends.kubernetes.types import KubernetesBackendConfig
-from katib.backends.types import ExperimentFailedError, ExperimentResult, ExperimentStatus
+from katib.constants import EXPERIMENT_LABEL, EXPERIMENT_PLURAL, GROUP, TRIAL_PLURAL, VERSION
+from katib.kubeconfig import custom_objects_api, default_namespace
+from katib.types import ExperimentFailedError, ExperimentResult, ExperimentStatus
+from katib.validation import validate_experiment
 
 logger = logging.getLogger(__name__)
-
-
-def _default_namespace() -> str:
-    try:
-        with open(constants.SA_NAMESPACE_FILE, encoding="utf-8") as fh:
-            return fh.read().strip() or constants.DEFAULT_NAMESPACE
-    except OSError:
-        return constants.DEFAULT_NAMESPACE
-
-
-def _custom_objects_api(cfg: KubernetesBackendConfig) -> Any:
-    from kubernetes import client, config
-
-    if cfg.client_configuration is None:
-        if cfg.config_file or not os.path.exists(constants.SA_NAMESPACE_FILE):
-            config.load_kube_config(config_file=cfg.config_file, context=cfg.context)
-        else:
-            config.load_incluster_config()
-    return client.CustomObjectsApi(client.ApiClient(cfg.client_configuration))
 
 
 class KubernetesBackend(ExperimentBackend):
@@ -45,23 +29,23 @@ class KubernetesBackend(ExperimentBackend):
 
     def __init__(self, cfg: KubernetesBackendConfig | None = None) -> None:
         cfg = cfg or KubernetesBackendConfig()
-        self.namespace = cfg.namespace or _default_namespace()
+        self.namespace = cfg.namespace or default_namespace()
         self.polling_interval = cfg.polling_interval
-        self.api = cfg.custom_api if cfg.custom_api is not None else _custom_objects_api(cfg)
+        self.api = cfg.custom_api if cfg.custom_api is not None else custom_objects_api(cfg)
 
     def create(self, experiment: dict[str, Any]) -> str:
         from kubernetes.client.exceptions import ApiException
 
-        body = utils.validate_experiment(experiment)
+        body = validate_experiment(experiment)
         name = body["metadata"]["name"]
         body["metadata"].setdefault("namespace", self.namespace)
         try:
             self.api.create_namespaced_custom_object(
-                constants.GROUP, constants.VERSION, self.namespace,
-                constants.EXPERIMENT_PLURAL, body)
+                GROUP, VERSION, self.namespace,
+                EXPERIMENT_PLURAL, body)
             logger.info("created Experiment %s/%s", self.namespace, name)
         except ApiException as e:
-            if e.status != constants.HTTP_CONFLICT:
+            if e.status != HTTP_CONFLICT:
                 raise RuntimeError(f"failed to create Experiment {self.namespace}/{name}: "
                                    f"{e.status} {e.reason}") from e
             logger.info("Experiment %s/%s already exists; re-attaching", self.namespace, name)
@@ -72,11 +56,11 @@ class KubernetesBackend(ExperimentBackend):
 
         try:
             experiment = self.api.get_namespaced_custom_object(
-                constants.GROUP, constants.VERSION, self.namespace,
-                constants.EXPERIMENT_PLURAL, name)
+                GROUP, VERSION, self.namespace,
+                EXPERIMENT_PLURAL, name)
             trials = self.api.list_namespaced_custom_object(
-                constants.GROUP, constants.VERSION, self.namespace, constants.TRIAL_PLURAL,
-                label_selector=f"{constants.EXPERIMENT_LABEL}={name}")
+                GROUP, VERSION, self.namespace, TRIAL_PLURAL,
+                label_selector=f"{EXPERIMENT_LABEL}={name}")
         except ApiException as e:
             raise RuntimeError(f"failed to read Experiment {self.namespace}/{name}: "
                                f"{e.status} {e.reason}") from e
@@ -107,4 +91,4 @@ class KubernetesBackend(ExperimentBackend):
     def delete(self, name: str) -> None:
         """Delete the Experiment (Katib garbage-collects its Trials)."""
         self.api.delete_namespaced_custom_object(
-            constants.GROUP, constants.VERSION, self.namespace, constants.EXPERIMENT_PLURAL, name)
+            GROUP, VERSION, self.namespace, EXPERIMENT_PLURAL, name)

@@ -268,12 +268,12 @@ class TrainingJobClient:
     """Create and wait for training jobs with `CustomObjectsApi` (like `KubernetesBackend`)."""
 
     def __init__(self, cfg: KubernetesBackendConfig | None = None) -> None:
-        from katib.backends.kubernetes.backend import _custom_objects_api, _default_namespace
+        from katib.kubeconfig import custom_objects_api, default_namespace
 
         cfg = cfg or KubernetesBackendConfig()
-        self.namespace = cfg.namespace or _default_namespace()
+        self.namespace = cfg.namespace or default_namespace()
         self.polling_interval = cfg.polling_interval
-        self.api = cfg.custom_api if cfg.custom_api is not None else _custom_objects_api(cfg)
+        self.api = cfg.custom_api if cfg.custom_api is not None else custom_objects_api(cfg)
 
     def create(self, body: dict[str, Any]) -> str:
         from kubernetes.client.exceptions import ApiException

@@ -41,6 +41,11 @@ class Assignment:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def assignment_key(assignments: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A hashable identity of one point's wire values (name order does not matter)."""
+    return tuple(sorted(assignments.items()))
+
+
 class Algorithm(ABC):
     """A suggestion algorithm registered under one or more Katib algorithm names."""
 

@@ -32,17 +32,18 @@ retrying an error forever.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from katib import nac_schedule, nac_stats
+from katib.constants import NAC_PARAMETERS, NAC_STATS_METRIC
+from katib.types import TrialStatus
 
-from ..constants import NAC_PARAMETERS, NAC_STATS_METRIC
+from .._lru import LRU
 from ..errors import SuggestionInputError
 from ..search_space import ExperimentView
 from ..settings import SettingsTable
-from ..trials import Condition, TrialView
+from ..trials import TrialView
 from .base import Algorithm, Assignment, SuggestionRequest
 from .nac_config import TABLE, NacConfig, config_from
 
@@ -69,10 +70,10 @@ class NacAlgorithm(Algorithm):
     """Stateless over calls except bounded caches of decoded specs, stats and restructurings."""
 
     def __init__(self) -> None:
-        self._decoded: OrderedDict[str, Any] = OrderedDict()  # b64 -> ArchitectureSpec
-        self._stats: OrderedDict[str, nac_stats.NacStats | None] = OrderedDict()
-        self._next: OrderedDict[tuple[Any, ...], str] = OrderedDict()  # (b64, stats) -> b64
-        self._initial: OrderedDict[NacConfig, str] = OrderedDict()
+        self._decoded: LRU[str, Any] = LRU(_CACHE_SIZE)  # b64 -> ArchitectureSpec
+        self._stats: LRU[str, nac_stats.NacStats | None] = LRU(_CACHE_SIZE)
+        self._next: LRU[tuple[Any, ...], str] = LRU(_CACHE_SIZE)  # (b64, stats) -> b64
+        self._initial: LRU[NacConfig, str] = LRU(_CACHE_SIZE)
 
     def settings_table(self, algorithm_name: str) -> SettingsTable:
         return TABLE
@@ -143,7 +144,7 @@ class NacAlgorithm(Algorithm):
                                            or index < state.first_index)):
                 state.architecture = arch
                 state.first_index = index
-            if t.condition is Condition.SUCCEEDED:
+            if t.condition is TrialStatus.SUCCEEDED:
                 stats = self._decode_stats(t.metric_text(NAC_STATS_METRIC))
                 if stats is not None and stats.stat == cfg.stat:
                     state.done = (state.done or []) + [(t.completion_time, t.name, stats)]
@@ -162,60 +163,59 @@ class NacAlgorithm(Algorithm):
             return self._initial_b64(cfg)
         prev = iters[i - 1]
         branches, gates = nac_stats.average(prev.stats(cfg.replicas))
+        settings = cfg.restructure_settings()
         key = (prev.architecture, tuple(sorted(branches.items())), tuple(sorted(gates.items())),
-               cfg.restructure_settings())
-        cached = self._next.get(key)
-        if cached is None:
+               settings)
+
+        def compute() -> str:
             from nac.restructure import RestructureError, restructure
 
             spec = self._decode_spec(prev.architecture)
             try:
-                cached = restructure(spec, branches, gates, cfg.restructure_settings()).to_b64()
+                return restructure(spec, branches, gates, settings).to_b64()
             except RestructureError as e:
                 raise _CannotContinue(
                     f"iteration {i - 1} statistics cannot drive restructuring: {e}"
                 ) from None
-            _put(self._next, key, cached)
-        return cached
+
+        return self._next.get_or_compute(key, compute)
 
     # ------------------------------------------------------------------ caches
     def _initial_b64(self, cfg: NacConfig) -> str:
-        cached = self._initial.get(cfg)
-        if cached is None:
-            from nac.spec import SpecError
-
-            try:
-                cached = cfg.initial_spec().to_b64()
-            except SpecError as e:
-                raise SuggestionInputError(f"cannot build the initial EnvelopeNet: {e}") from None
-            _put(self._initial, cfg, cached)
-        return cached
+        return self._initial.get_or_compute(cfg, lambda: _initial_b64(cfg))
 
     def _decode_spec(self, b64: str) -> Any:
-        spec = self._decoded.get(b64)
-        if spec is None:
-            from nac.spec import SpecError, parse_architecture
-
-            try:
-                spec = parse_architecture(b64)
-            except SpecError as e:
-                raise _CannotContinue(
-                    f"a trial's architecture assignment is invalid: {e}"
-                ) from None
-            _put(self._decoded, b64, spec)
-        return spec
+        return self._decoded.get_or_compute(b64, lambda: _decode_spec(b64))
 
     def _decode_stats(self, text: str | None) -> nac_stats.NacStats | None:
         if not text:
             return None
-        if text in self._stats:
-            return self._stats[text]
-        try:
-            stats: nac_stats.NacStats | None = nac_stats.decode(text)
-        except nac_stats.NacStatsError:
-            stats = None  # "unavailable" or a truncated line: the replica does not count
-        _put(self._stats, text, stats)
-        return stats
+        return self._stats.get_or_compute(text, lambda: _decode_stats(text))
+
+
+def _initial_b64(cfg: NacConfig) -> str:
+    from nac.spec import SpecError
+
+    try:
+        return cfg.initial_spec().to_b64()
+    except SpecError as e:
+        raise SuggestionInputError(f"cannot build the initial EnvelopeNet: {e}") from None
+
+
+def _decode_spec(b64: str) -> Any:
+    from nac.spec import SpecError, parse_architecture
+
+    try:
+        return parse_architecture(b64)
+    except SpecError as e:
+        raise _CannotContinue(f"a trial's architecture assignment is invalid: {e}") from None
+
+
+def _decode_stats(text: str) -> nac_stats.NacStats | None:
+    try:
+        return nac_stats.decode(text)
+    except nac_stats.NacStatsError:
+        return None  # "unavailable" or a truncated line: the replica does not count
 
 
 def _stop_trial(experiment: str, index: int, reason: str) -> Assignment:
@@ -226,9 +226,3 @@ def _stop_trial(experiment: str, index: int, reason: str) -> Assignment:
         trial_name=nac_schedule.stop_trial_name(experiment, index),
         labels={nac_schedule.STOPPED_LABEL: "true"})
 
-
-def _put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)

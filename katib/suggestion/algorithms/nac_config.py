@@ -9,21 +9,19 @@ slot refilling (katib/nac_schedule.py).
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from katib import nac_schedule, nac_stats
+from katib.nac_operations import FILTER_SIZE, FILTER_SIZES, ops_from_operations
+from katib.types import validate_experiment_name
 from nac.search_settings import SearchSettings
 
 from ..errors import SuggestionInputError
 from ..search_space import ExperimentView, NasConfig, Parameter, ParamKind
 from ..settings import Setting, SettingsTable
 
-# Katib ENAS-style operation types and the filter sizes each maps onto (nac.spec op names).
-CONVOLUTION = "convolution"
-SEPARABLE = "separable_convolution"
-_OP_SIZES = {CONVOLUTION: (1, 3, 5, 7), SEPARABLE: (3, 5, 7)}
 _D = SearchSettings()  # the defaults the in-process driver uses too
 
 
@@ -81,10 +79,14 @@ class NacConfig:
     input_shape: tuple[int, int, int]
     num_classes: int
     seed: int
-    replicas: int
+    trials_per_iteration: int  # succeeded replicas per iteration
     stat: str
     parallel: int
     max_trials: int
+
+    @property
+    def replicas(self) -> int:
+        return self.trials_per_iteration
 
     @property
     def iterations(self) -> int:
@@ -101,33 +103,27 @@ class NacConfig:
 
 
 def _envelope(nas: NasConfig) -> tuple[str, ...]:
-    from nac.spec import OPS
+    """The branch ops of nasConfig.operations (katib/nac_operations.py maps them)."""
+    try:
+        return ops_from_operations(_operations(nas))
+    except ValueError as e:
+        raise SuggestionInputError(str(e)) from None
 
-    wanted: set[str] = set()
+
+def _operations(nas: NasConfig) -> Iterator[tuple[str, list[int]]]:
     for op in nas.operations:
-        sizes = _OP_SIZES.get(op.operation_type)
-        if sizes is None:
-            raise SuggestionInputError(
-                f"nasConfig.operations: operationType {op.operation_type!r} is not supported "
-                f"by nac; use {CONVOLUTION} (filter_size 1,3,5,7) or {SEPARABLE} "
-                "(filter_size 3,5,7)"
-            )
+        if op.operation_type not in FILTER_SIZES:
+            yield op.operation_type, []  # refused by ops_from_operations, naming the types
+            continue
         names = [p.name for p in op.parameters]
-        if names != ["filter_size"]:
-            extra = sorted(set(names) - {"filter_size"})
+        if names != [FILTER_SIZE]:
+            extra = sorted(set(names) - {FILTER_SIZE})
             raise SuggestionInputError(
                 f"nasConfig.operations[{op.operation_type}]: nac reads only parameter "
-                f"'filter_size' (widths come from stem_channels, strides from the wideners); "
-                + (f"remove {extra}" if extra else "add filter_size")
+                f"'{FILTER_SIZE}' (widths come from stem_channels, strides from the wideners); "
+                + (f"remove {extra}" if extra else f"add {FILTER_SIZE}")
             )
-        for size in _filter_sizes(op.parameters[0], op.operation_type):
-            if size not in sizes:
-                raise SuggestionInputError(
-                    f"nasConfig.operations[{op.operation_type}]: filter_size {size} is not "
-                    f"supported; allowed: {', '.join(map(str, sizes))}"
-                )
-            wanted.add(f"{size}x{size}" + ("sep" if op.operation_type == SEPARABLE else ""))
-    return tuple(name for name in OPS if name in wanted)
+        yield op.operation_type, _filter_sizes(op.parameters[0], op.operation_type)
 
 
 def _filter_sizes(p: Parameter, op_type: str) -> list[int]:
@@ -152,11 +148,8 @@ def config_from(experiment: ExperimentView) -> NacConfig:
             "algorithm nac needs spec.nasConfig (graphConfig and operations); "
             "for hyperparameter experiments use warm-start"
         )
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", experiment.name):
-        raise SuggestionInputError(
-            f"experiment name {experiment.name!r} must be a DNS-1123 label: trial names are "
-            "derived from it"
-        )
+    # Trial names are derived from it: Katib's own Experiment-name rule.
+    validate_experiment_name(experiment.name, where="experiment name", error=SuggestionInputError)
     g = nas
     stages = g.num_layers
     if stages < 1:
@@ -199,13 +192,12 @@ def config_from(experiment: ExperimentView) -> NacConfig:
         raise SuggestionInputError(f"algorithm setting {e}") from None
     except Exception as e:  # RestructureError and friends: a setting out of range
         raise SuggestionInputError(f"algorithm settings: {e}") from None
-    cfg = NacConfig(
+    cfg = TABLE.fill(
+        NacConfig, values,
         search=search,
         input_shape=(c, h, w),
         num_classes=g.output_sizes[0],
-        seed=values["seed"],
-        replicas=values["trials_per_iteration"] or experiment.parallel_trial_count,
-        stat=values["stat"],
+        trials_per_iteration=values["trials_per_iteration"] or experiment.parallel_trial_count,
         parallel=experiment.parallel_trial_count,
         max_trials=experiment.max_trial_count,
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..constants import BUILTIN_SAMPLERS, NAC, WARM_START
+from katib.constants import BUILTIN_SAMPLERS, NAC, WARM_START
+
 from ..errors import SuggestionInputError
 from .base import Algorithm
 

@@ -17,32 +17,29 @@ Only finished trials with a finite objective value are returned.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import (
+from katib import results_file
+from katib.constants import (
     EXPERIMENT_LABEL,
     GROUP,
     LOCAL_RESULTS_ROOT,
-    RESULTS_FORMAT,
-    RESULTS_VERSION,
+    RESULTS_FILE_NAME,
     TRIAL_PLURAL,
     VERSION,
 )
-from ..errors import SuggestionInputError
-from ..metrics import parse_metric
-from ..search_space import Objective
-from ..trials import RESULT_CONDITIONS
+from katib.types import Objective, TrialResult
 
-_DNS = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_K8S_REF = re.compile(rf"^(?:katib://)?(?P<ns>{_DNS})/(?P<name>{_DNS})$")
-_FETCH_TIMEOUT_S = 10.0
-_RESULT_STATUSES = tuple(c.value for c in RESULT_CONDITIONS)
+from ..errors import SuggestionInputError
+
+# A Kubernetes namespace is a DNS-1123 label (may start with a digit); the experiment part
+# follows Katib's Experiment-name rule (katib.types.name_problem).
+_K8S_REF = re.compile(r"^(?:katib://)?(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/"
+                      r"(?P<name>[a-z]([-a-z0-9]*[a-z0-9])?)$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ def load_priors(
         if not item:
             continue
         match = _K8S_REF.match(item)
-        local = Path(LOCAL_RESULTS_ROOT, match["name"], "results.json") if match else None
+        local = Path(LOCAL_RESULTS_ROOT, match["name"], RESULTS_FILE_NAME) if match else None
         if local is not None and not item.startswith("katib://") and local.is_file():
             found = _from_results(_read_document(str(local)), objective, item)
         elif item.startswith("katib://") or (match and not Path(item).exists()):
@@ -93,64 +90,40 @@ def load_priors(
 
 
 def _read_document(item: str) -> dict[str, Any]:
-    parsed = urllib.parse.urlparse(item)
-    try:
-        if parsed.scheme in ("http", "https"):
-            from urllib.request import urlopen  # http.client, email: loaded only for URLs
-
-            with urlopen(item, timeout=_FETCH_TIMEOUT_S) as resp:  # noqa: S310
-                text = resp.read().decode("utf-8")
-        else:
-            path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else item)
-            text = path.read_text(encoding="utf-8")
-        doc = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise SuggestionInputError(
-            f"warm_start_source {item!r} cannot be read as a results file: {e}"
-        ) from None
-    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
-        raise SuggestionInputError(
-            f"warm_start_source {item!r}: field 'format' must be {RESULTS_FORMAT!r} "
-            "(a results file written by katib.local)"
-        )
-    if doc.get("version") != RESULTS_VERSION:
-        raise SuggestionInputError(
-            f"warm_start_source {item!r}: field 'version' is {doc.get('version')!r}; "
-            f"this service reads version {RESULTS_VERSION}"
-        )
-    return doc
+    return results_file.read_document(item, where=f"warm_start_source {item!r}",
+                                      error=SuggestionInputError)
 
 
 def _from_results(doc: dict[str, Any], objective: Objective, source: str) -> list[PriorTrial]:
+    return _priors(results_file.trials_of(doc), objective, source)
+
+
+def _priors(trials: Iterable[TrialResult], objective: Objective,
+            source: str) -> list[PriorTrial]:
+    """Trials whose result counts and whose objective value is a finite number."""
     out = []
-    for trial in doc.get("trials") or []:
-        if not isinstance(trial, dict) or trial.get("status") not in _RESULT_STATUSES:
-            continue
-        value = parse_metric(str((trial.get("metrics") or {}).get(objective.metric, "")))
-        assignments = trial.get("assignments") or {}
-        if value is None or not isinstance(assignments, dict):
-            continue
-        out.append(PriorTrial({str(k): str(v) for k, v in assignments.items()}, value, source))
+    for t in trials:
+        value = t.metric(objective.metric)
+        if t.status.has_result and value is not None:
+            out.append(PriorTrial(dict(t.assignments), value, source))
     return out
 
 
 def _default_custom_objects() -> Any:
-    """CustomObjectsApi from the pod's ServiceAccount, else the user's kubeconfig."""
-    from kubernetes import client, config
+    """CustomObjectsApi by the project's one loading order (katib.kubeconfig)."""
+    from kubernetes import config
+
+    from katib.kubeconfig import custom_objects_api
 
     try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        try:
-            config.load_kube_config()
-        except (config.ConfigException, OSError) as e:
-            raise SuggestionInputError(
-                "warm_start_source names a Katib experiment but no Kubernetes configuration "
-                f"is available (in-cluster or kubeconfig): {e}. Under katib.local, run the "
-                f"earlier experiment first from the same directory (its results land in "
-                f"{LOCAL_RESULTS_ROOT}/<experiment>/results.json) or name a results file"
-            ) from None
-    return client.CustomObjectsApi()
+        return custom_objects_api()
+    except (config.ConfigException, OSError) as e:
+        raise SuggestionInputError(
+            "warm_start_source names a Katib experiment but no Kubernetes configuration "
+            f"is available (in-cluster or kubeconfig): {e}. Under katib.local, run the "
+            f"earlier experiment first from the same directory (its results land in "
+            f"{LOCAL_RESULTS_ROOT}/<experiment>/{RESULTS_FILE_NAME}) or name a results file"
+        ) from None
 
 
 def _from_trial_crs(
@@ -176,32 +149,5 @@ def _from_trial_crs(
             f"warm_start_source {source!r}: listing Trials failed: {status or type(e).__name__}"
             f"{hint}"
         ) from None
-    out = []
-    for item in listing.get("items", []):
-        value = _trial_cr_objective(item, objective)
-        if value is None:
-            continue
-        params = (item.get("spec") or {}).get("parameterAssignments") or []
-        assignments = {str(p["name"]): str(p["value"]) for p in params if "name" in p}
-        out.append(PriorTrial(assignments, value, source))
-    return out
-
-
-def _trial_cr_objective(item: dict[str, Any], objective: Objective) -> float | None:
-    status = item.get("status") or {}
-    done = {
-        c.get("type")
-        for c in status.get("conditions") or []
-        if str(c.get("status")) == "True"
-    }
-    if done.isdisjoint(_RESULT_STATUSES):
-        return None
-    for metric in (status.get("observation") or {}).get("metrics") or []:
-        if metric.get("name") != objective.metric:
-            continue
-        preferred = "max" if objective.maximize else "min"
-        for key in (preferred, "latest"):
-            value = parse_metric(str(metric.get(key, "")))
-            if value is not None:
-                return value
-    return None
+    trials = [TrialResult.from_trial_cr(item) for item in listing.get("items", [])]
+    return _priors(trials, objective, source)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nac.data.errors import DataError
+from nac.data.errors import NO_LABEL_COLUMN, DataError
 from nac.data.format import Dataset
 from nac.data.labels import encode_labels
 from nac.data.readers._text import describe_start, looks_like_html
@@ -56,7 +56,8 @@ def _header(reader: csv.reader, where: str, label_column: str) -> tuple[list[str
         near = [h for h in header if h.lower() == label_column.lower()]
         hint = f"; did you mean label_column={near[0]!r}?" if near else (
             "; set label_column to the name of the column that holds the class labels")
-        raise DataError(f"{where} has no label column {label_column!r} (columns: {shown}){hint}")
+        raise DataError(f"{where} has no label column {label_column!r} (columns: {shown}){hint}",
+                        kind=NO_LABEL_COLUMN)
     if len(matches) > 1:
         raise DataError(f"{where} has {len(matches)} columns named {label_column!r}; "
                         "rename the duplicates so the label column is unambiguous")

@@ -11,9 +11,9 @@ from kubernetes.client.exceptions import ApiException
 
 from katib.backends import ExperimentFailedError, ExperimentStatus
 from katib.backends.kubernetes import KubernetesBackend, KubernetesBackendConfig
-from katib.backends.kubernetes.utils import validate_experiment
 from katib.client import ExperimentClient
 from katib.experiments import DEFAULT_SEARCH_SPACE, hpo_experiment, nas_experiment
+from katib.validation import validate_experiment
 from tests.katib.backends import katib_status_shapes as shapes
 
 

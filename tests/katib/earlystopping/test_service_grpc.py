@@ -67,7 +67,7 @@ def test_rules_are_computed_from_the_db_manager_logs(stack) -> None:
     stub, store, address, _, _ = stack
     stub.ValidateEarlyStoppingSettings(pb.ValidateEarlyStoppingSettingsRequest(
         early_stopping=_spec(reduction_factor="2", min_trials_required="2")), timeout=10)
-    exp = _experiment(_spec(reduction_factor="2", min_trials_required="2"))
+    exp = _experiment(_spec(reduction_factor="2", min_resource="1", min_trials_required="2"))
     store.record("t1", [0.2, 0.4])
     request = pb.GetEarlyStoppingRulesRequest(experiment=exp, trials=[_trial("t1")],
                                               db_manager_address=address)

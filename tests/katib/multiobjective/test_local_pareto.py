@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from katib.backends.local.pareto import pareto_markdown
 from katib.local import TrialStatus, run_experiment
-from katib.local.pareto import pareto_markdown
-from tests.katib.local.experiments import hpo
+from tests.katib.backends.local.experiments import hpo
 
 MO_TRIAL = str(Path(__file__).with_name("mo_trial.py"))
 

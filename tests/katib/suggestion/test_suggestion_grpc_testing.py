@@ -42,21 +42,6 @@ def test_service_full_name_is_katibs() -> None:
     assert _SERVICE.full_name == "api.v1.beta1.Suggestion"
 
 
-@pytest.mark.parametrize("algorithm", ["warm-start", "random", "tpe", "grid", "cmaes", "sobol",
-                                       "multivariate-tpe"])
-def test_get_suggestions_returns_exactly_the_requested_number(algorithm: str) -> None:
-    params = [T.parameter("lr", T.DOUBLE, low="0.01", high="0.05", step="0.01"),
-              T.parameter("layers", T.INT, low="1", high="4"),
-              T.parameter("opt", T.CATEGORICAL, values=["sgd", "adam"])]
-    exp = T.hpo_experiment(algorithm=algorithm, parameters=params, parallel=3)
-    server = _server()
-    response, _, code, details = _call(server, "GetSuggestions", T.request(exp, count=3))
-    assert code == grpc.StatusCode.OK, details
-    assert len(response.parameter_assignments) == 3
-    for item in response.parameter_assignments:
-        assert [a.name for a in item.assignments] == ["lr", "layers", "opt"]
-
-
 def test_validate_ok_and_nac_ok() -> None:
     server = _server()
     assert _validate(server, T.hpo_experiment())[2] == grpc.StatusCode.OK

@@ -36,7 +36,7 @@ def trial(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     (["--threads", "0"], "--threads: must be >= 1, got 0"),
     (["--epochs", "0"], "--epochs: must be an integer >= 1, got 0"),
     (["--lr", "-1"], "--lr: must be a finite number >= 0, got -1.0"),
-    (["--val-data", "/tmp"], "--val-data: only valid with a dataset directory as --data"),
+    (["--val-data", "/tmp"], "--val-source: only valid with a dataset directory as --source"),
 ])
 def test_bad_input_exits_2_naming_the_argument(args: list[str], message: str, capsys) -> None:
     assert main(["--data", "builtin:digits", *args]) == 2
@@ -47,7 +47,7 @@ def test_bad_input_exits_2_naming_the_argument(args: list[str], message: str, ca
 
 def test_bad_data_source_and_missing_data_in_a_real_process() -> None:
     out = trial("--data", "nosuchscheme:thing")
-    assert out.returncode == 2 and out.stderr.startswith("error: --data:"), out.stderr
+    assert out.returncode == 2 and out.stderr.startswith("error: --source:"), out.stderr
     assert "Traceback" not in out.stderr
     out = trial()
     assert out.returncode == 2 and "--data" in out.stderr
@@ -112,7 +112,7 @@ def test_metric_lines_carry_the_timestamp_katibs_collector_parses() -> None:
     katib.local's collector must read the same lines (it applies the filters to the line)."""
     from datetime import UTC, datetime
 
-    from katib.local.collector import MetricsCollector
+    from katib.backends.local.collector import MetricsCollector
     from katib.trial.metric_lines import metric_line
 
     stats = nac_stats.encode({"c1/1x1": 0.5}, {})
