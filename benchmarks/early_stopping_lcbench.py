@@ -173,7 +173,7 @@ def main() -> int:
     ap.add_argument("--median-start-step", type=int, default=0,
                     help="medianstop start_step (0: Katib's default, 4)")
     ap.add_argument("--budget-factor", type=float, default=2.0)
-    ap.add_argument("--max-trials", type=int, default=600,
+    ap.add_argument("--max-trials", type=int, default=300,
                     help="the Experiment's maxTrialCount for the stopping methods (cheap cuts "
                          "make thousands of trials, and every call carries the whole history)")
     ap.add_argument("--workers", type=int, default=2, help="processes (at most 2 here)")

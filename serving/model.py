@@ -21,6 +21,7 @@ variant name (`fp32`, `int8`, ...) forces one.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from pathlib import Path
@@ -86,15 +87,20 @@ class NACModel(Model):
         self.model_dir, self.variant, self.threads = model_dir, variant, threads
         self._predict: Any = None
         self._meta: Any = None
-        self._norm: Any = None
+        self._norm: tuple[np.ndarray, np.ndarray] | None = None  # float32 mean, std (1, C, 1, 1)
+        # Response ids for requests without one: a per-process prefix and a counter, not a
+        # uuid4 per request (an os.urandom syscall and string formatting on the hot path).
+        self._id_prefix, self._counter = uuid.uuid4().hex[:12], itertools.count()
 
     def load(self) -> bool:
         from nac.data.format import Normalization
 
         self._predict, self._meta, self.variant = load_predictor(
             self.model_dir, self.variant, threads=self.threads)
-        norm = self._meta.normalization
-        self._norm = Normalization.from_json(norm) if norm else None
+        if self._meta.normalization:  # as Normalization.apply, with the arrays built once
+            norm = Normalization.from_json(self._meta.normalization)
+            self._norm = tuple(np.asarray(v, dtype=np.float32).reshape(1, -1, 1, 1)
+                               for v in (norm.mean, norm.std))
         self.ready = True
         return self.ready
 
@@ -126,7 +132,8 @@ class NACModel(Model):
         if not np.isfinite(x).all():
             raise InvalidInput("inputs[0].data: contains NaN or infinity; send finite values")
         if self._norm is not None:
-            x = self._norm.apply(x)
+            mean, std = self._norm
+            x = (x - mean) / std  # a new C-contiguous float32 array: the request's is not touched
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
@@ -145,5 +152,5 @@ class NACModel(Model):
         c_out = InferOutput(name="class_index", shape=list(top.shape), datatype="INT64")
         c_out.set_data_from_numpy(top, binary_data=False)
         return InferResponse(model_name=self.name, infer_outputs=[p_out, c_out],
-                             response_id=payload.id or str(uuid.uuid4()),
+                             response_id=payload.id or f"{self._id_prefix}-{next(self._counter)}",
                              parameters={"variant": self.variant})
