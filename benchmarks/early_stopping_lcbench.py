@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import signal
 import statistics
 import sys
 import time
@@ -178,6 +179,8 @@ def main() -> int:
                          "make thousands of trials, and every call carries the whole history)")
     ap.add_argument("--workers", type=int, default=2, help="processes (at most 2 here)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/lcbench-regret.svg"))
+    ap.add_argument("--log", type=Path, default=Path("/tmp/lcbench-runs.jsonl"),
+                    help="one JSON line per finished task/seed; resumed from on a rerun")
     args = ap.parse_args()
     sur = Surrogate(args.data)
     tasks = sur.tasks[: args.tasks]
@@ -193,21 +196,47 @@ def main() -> int:
           f"medianstop start_step={args.median_start_step or 4}; budget {budget} epochs or "
           f"{args.max_trials} trials per run; {args.workers} processes", flush=True)
     jobs = [(task, seed, args) for task in tasks for seed in range(args.seeds)]
-    with multiprocessing.get_context("spawn").Pool(
-            args.workers, initializer=_worker_init, initargs=(args.data,)) as pool:
-        for i, runs in enumerate(pool.imap(run_pair, jobs)):
-            for m, (ratio, hit, _trace) in runs.items():
-                ratios[m].append(ratio)
-                reached[m] += hit
-            best = max(tr[-1][1] for _r, _h, tr in runs.values() if tr)
-            for m, (_r, _h, tr) in runs.items():
-                curves[m].append([(e, best - v) for e, v in tr])
-            if (i + 1) % args.seeds == 0:
-                print(f"task {jobs[i][0]} ({(i + 1) // args.seeds}/{len(tasks)}): median "
-                      "ratios so far " + ", ".join(f"{m} {statistics.median(v):.2f}x"
-                                                   for m, v in ratios.items())
-                      + f" ({i + 1} runs, {time.perf_counter() - started:.0f} s)", flush=True)
-    runs_total = len(jobs)
+    # every finished task/seed goes to --log; a rerun with the same settings resumes from it
+    key = {k: getattr(args, k) for k in ("eta", "min_resource", "median_start_step",
+                                         "budget_factor", "max_trials")}
+    done: dict[tuple[str, int], dict] = {}
+    if args.log.exists():
+        for line in args.log.read_text().splitlines():
+            row = json.loads(line)
+            if row["settings"] == key:
+                done[(row["task"], row["seed"])] = row["runs"]
+
+    def add(runs: dict) -> None:
+        for m, (ratio, hit, _trace) in runs.items():
+            ratios[m].append(ratio)
+            reached[m] += hit
+        best = max(tr[-1][1] for _r, _h, tr in runs.values() if tr)
+        for m, (_r, _h, tr) in runs.items():
+            curves[m].append([(e, best - v) for e, v in tr])
+
+    for job in jobs:
+        if (job[0], job[1]) in done:
+            add(done[(job[0], job[1])])
+    todo = [j for j in jobs if (j[0], j[1]) not in done]
+    print(f"{len(jobs) - len(todo)} runs resumed from {args.log}", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill: summarise what is done
+    try:
+        with multiprocessing.get_context("spawn").Pool(
+                args.workers, initializer=_worker_init, initargs=(args.data,)) as pool, \
+                args.log.open("a") as log:
+            for i, runs in enumerate(pool.imap(run_pair, todo)):
+                add(runs)
+                log.write(json.dumps({"task": todo[i][0], "seed": todo[i][1], "settings": key,
+                                      "runs": runs}) + "\n")
+                log.flush()
+                if todo[i][1] == args.seeds - 1:
+                    print(f"task {todo[i][0]}: median ratios so far " + ", ".join(
+                        f"{m} {statistics.median(v):.2f}x" for m, v in ratios.items())
+                        + f" ({len(ratios['random'])} runs, "
+                        f"{time.perf_counter() - started:.0f} s)", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted: the summary covers the runs done so far", flush=True)
+    runs_total = len(ratios["random"])
     print("\n| method | median ratio | geometric mean | reached target |")
     print("|---|---|---|---|")
     for m, v in ratios.items():
@@ -231,7 +260,9 @@ def main() -> int:
     print(f"anytime regret picture: {args.out}")
     result = {f"{m}_epoch_ratio": round(statistics.median(v), 3) for m, v in ratios.items()}
     result.update({f"{m}_reached": f"{reached[m]}/{runs_total}" for m in METHODS})
-    result.update({"runs": runs_total, "baseline_epochs": full, "max_trials": args.max_trials,
+    result.update({"runs": runs_total, "complete": runs_total == len(jobs),
+                   "tasks": len({t for t, _s, _a in jobs[:runs_total]}) if runs_total else 0,
+                   "baseline_epochs": full, "max_trials": args.max_trials,
                    "eta": args.eta,
                    "min_resource": args.min_resource,
                    "median_start_step": args.median_start_step or 4,

@@ -57,8 +57,9 @@ def train(
         parent_model: optional earlier `nac-model` to fine-tune from (its architecture is
             used, the head re-initialised when the classes differ; the new Model records the
             parent's sha256, data source and classes). docs/serving.md.
-        finetune_mode: with parent_model: `freeze` (head only), `two_stage` (head, then the
-            top 4 cells at lr/2, BatchNorm statistics kept) or `full`.
+        finetune_mode: with parent_model: `freeze` (head only, the rest in inference mode),
+            `two_stage` (a fifth of the epochs head only, then every cell at lr/2; the stem
+            and its BatchNorm statistics stay the parent's) or `full`.
 
     Returns:
         Final validation accuracy (on the val split, which is training data when include_val).

@@ -14,8 +14,8 @@ for ``current_request_number`` assignments and fails the Suggestion on a short r
   does not;
 * an unknown setting is refused with SuggestionInputError naming it.
 
-``python -m tests.katib.suggestion.conformance`` reads a serialized GetSuggestionsRequest on
-stdin and prints the reply of a brand-new registry: the fresh-process check.
+The fresh process is ``python -m tests.katib.suggestion.fresh_reply`` (a new registry,
+nothing imported but the algorithms).
 """
 
 from __future__ import annotations
@@ -33,14 +33,13 @@ import pytest
 
 from katib.api import api_pb2
 from katib.suggestion import testing as T
-from katib.suggestion.algorithms import AlgorithmRegistry, SuggestionRequest
+from katib.suggestion.algorithms import AlgorithmRegistry
 from katib.suggestion.errors import SuggestionInputError
 from katib.suggestion.search_space import experiment_from_proto
 from katib.suggestion.service import SuggestionServicer
-from katib.suggestion.trials import trials_from_proto
+from tests.katib.suggestion.fresh_reply import Reply, suggest
 
 ROOT = Path(__file__).resolve().parents[3]
-Reply = list[tuple[str, dict[str, str], dict[str, str]]]  # (trial name, values, labels)
 
 #: Every kind of range Katib has: log-uniform, stepped double and int, discrete, normal,
 #: categorical.
@@ -52,15 +51,6 @@ MIXED = [
     T.parameter("w", T.DOUBLE, low="1", high="3", distribution=api_pb2.NORMAL),
     T.parameter("optimizer", T.CATEGORICAL, values=["sgd", "adam"]),
 ]
-
-
-def suggest(registry: AlgorithmRegistry, req: api_pb2.GetSuggestionsRequest) -> Reply:
-    """The algorithm's reply to `req`, as the servicer would hand it the request."""
-    exp = experiment_from_proto(req.experiment)
-    out = registry.get(exp.algorithm).suggest(SuggestionRequest(
-        exp, tuple(trials_from_proto(req.trials)), req.current_request_number,
-        req.total_request_number))
-    return [(a.trial_name, dict(a.values), dict(a.labels)) for a in out]
 
 
 def reply_of(reply: api_pb2.GetSuggestionsReply) -> Reply:
@@ -77,7 +67,7 @@ class _Context:
 
 
 def fresh_process_reply(req: api_pb2.GetSuggestionsRequest) -> Reply:
-    out = subprocess.run([sys.executable, "-m", "tests.katib.suggestion.conformance"],
+    out = subprocess.run([sys.executable, "-m", "tests.katib.suggestion.fresh_reply"],
                          input=req.SerializeToString(), cwd=ROOT, capture_output=True,
                          timeout=120, check=True)
     return [(n, v, lab) for n, v, lab in json.loads(out.stdout.decode().strip().splitlines()[-1])]
@@ -214,11 +204,3 @@ class AlgorithmContract:
             with pytest.raises(SuggestionInputError, match=re.escape("'conformance_bogus'")):
                 call()
 
-
-def _main() -> None:
-    req = api_pb2.GetSuggestionsRequest.FromString(sys.stdin.buffer.read())
-    print(json.dumps(suggest(AlgorithmRegistry(), req)))
-
-
-if __name__ == "__main__":
-    _main()

@@ -10,7 +10,8 @@ from katib.api import api_pb2
 from katib.suggestion import testing as T
 from katib.suggestion.algorithms import ALGORITHM_NAMES, AlgorithmRegistry
 from nac.spec import parse_architecture
-from tests.katib.suggestion.conformance import MIXED, AlgorithmContract, check_inside, suggest
+from tests.katib.suggestion.conformance import MIXED, AlgorithmContract, check_inside
+from tests.katib.suggestion.fresh_reply import suggest
 
 _STEPPED = [T.parameter("lr", T.DOUBLE, low="0.01", high="0.05", step="0.01"),
             T.parameter("layers", T.INT, low="1", high="4"),
