@@ -9,11 +9,14 @@ through the Kubernetes API. Both take the same Experiment document and return th
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from katib.backends.base import ExperimentBackend, ProgressCallback
 from katib.backends.kubernetes import KubernetesBackend, KubernetesBackendConfig
 from katib.backends.local import LocalBackend, LocalBackendConfig
+from katib.constants import BACKEND_NAMES, check_backend_name
 from katib.types import ExperimentResult
 
 #: Config type -> backend class.
@@ -46,6 +49,31 @@ class ExperimentClient:
             raise ValueError(f"backend_config must be one of {known}, got "
                              f"{type(backend_config).__name__}")
         self.backend = backend(backend_config)
+
+    @classmethod
+    def for_backend(cls, name: str, *, namespace: str = "",
+                    workdir: str | os.PathLike[str] | None = None) -> ExperimentClient:
+        """A client for a backend named as pipeline steps name it (see `check_backend_name`).
+
+        Args:
+            name: "local" (katib.local under `workdir`, trials run by this interpreter) or
+                "katib" (the cluster's Katib, in `namespace` or the pod's own).
+            namespace: the cluster namespace ("" = the pod's or kubeconfig's).
+            workdir: where the local backend keeps its Experiments (default: katib-local/).
+
+        Raises:
+            ValueError: an unknown backend name (the message lists the known ones).
+        """
+        check_backend_name(name)
+        if name == "local":
+            kw: dict[str, Any] = {"workdir": workdir} if workdir is not None else {}
+            return cls(LocalBackendConfig(python=sys.executable, **kw))
+        return cls(KubernetesBackendConfig(namespace=namespace or None))
+
+    @property
+    def namespace(self) -> str:
+        """The namespace Experiments are created in ("" for the local backend)."""
+        return getattr(self.backend, "namespace", "") or ""
 
     def create(self, experiment: dict[str, Any]) -> str:
         """Submit an Experiment document; a second call with the same name re-attaches.
@@ -97,8 +125,10 @@ class ExperimentClient:
 
 
 __all__ = [
+    "BACKEND_NAMES",
     "ExperimentClient",
     "ExperimentResult",
     "KubernetesBackendConfig",
     "LocalBackendConfig",
+    "check_backend_name",
 ]

@@ -113,3 +113,16 @@ RESULTS_FILE_NAME = "results.json"
 # read (contracts.md §6).
 RESULTS_FORMAT = "katib-local-results"
 RESULTS_VERSION = 1
+
+
+#: Backend names a pipeline step accepts (`backend=` of nac_search/tune; katib.client's
+#: `ExperimentClient.for_backend`): "local" runs `katib.local` on the step's machine, "katib"
+#: creates the Experiment in the cluster.
+BACKEND_NAMES = ("local", "katib")
+
+
+def check_backend_name(name: str) -> None:
+    """Raise ValueError naming the known backends unless `name` is one of BACKEND_NAMES."""
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend {name!r} is not supported; use one of "
+                         f"{', '.join(BACKEND_NAMES)}")

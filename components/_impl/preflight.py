@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from components._impl.runtime import ensure_writable_dir
 from components._impl.train import checkpoint_path
-from components._impl.tune import check_backend
+from katib.constants import check_backend_name
 
 
 class Plan(NamedTuple):
@@ -29,7 +29,7 @@ def run_preflight(*, checkpoint_dir: str, run_id: str, backend: str, accelerator
     otherwise an idle GPU and 16Gi are held for hours. An empty `checkpoint_dir` means train
     checkpoints inside its own pod: nothing to check.
     """
-    check_backend(backend)
+    check_backend_name(backend)
     if checkpoint_dir:
         where = ensure_writable_dir(checkpoint_path(checkpoint_dir, run_id, Path()))
         print(f"preflight: checkpoint directory {where} is writable", flush=True)

@@ -9,8 +9,9 @@ from typing import Any
 
 from components._impl.artifacts import log_metrics, set_metadata
 from components._impl.reports import search_html
-from components._impl.tune import check_backend, client_for
-from katib.constants import NAC_STATS_METRIC, OBJECTIVE_METRIC
+from components._impl.tune import client_for
+from katib import nac_stats
+from katib.constants import NAC_STATS_METRIC, OBJECTIVE_METRIC, check_backend_name
 from katib.experiments import derive_name, nas_experiment_for
 from nac.atomic import write_text_atomic
 
@@ -148,14 +149,15 @@ def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = 
         group = by_iteration[iteration]
         spec = parse(group[0].assignments["architecture"])
         accs = [t.metric(OBJECTIVE_METRIC) for t in group if t.metric(OBJECTIVE_METRIC) is not None]
-        stats: dict[str, float] = {}
+        decoded = []  # the replicas' statistics, averaged as the `nac` suggestion does
         for t in group:
             raw = t.metrics.get(NAC_STATS_METRIC)
             if raw:
                 try:
-                    stats = {k: float(v) for k, v in json.loads(raw).get("branches", {}).items()}
-                except (ValueError, AttributeError):
-                    stats = {}
+                    decoded.append(nac_stats.decode(raw))
+                except nac_stats.NacStatsError:
+                    pass  # a malformed report is shown as no statistics, not a failed step
+        stats = nac_stats.average(decoded)[0] if decoded else {}
         rows.append({"iteration": iteration, "branches_per_cell": _branches_per_cell(spec),
                      "parameters": None, "seconds": None, "stats": stats,
                      "val_accuracy": sum(accs) / len(accs) if accs else None})
@@ -173,7 +175,7 @@ def run_search(*, train_data: Any, val_data: Any, architecture: Any, report: Any
                metrics: Any, settings: str, backend: str, seed: int, experiment_name: str,
                namespace: str, trial_image: str, data_source: str,
                timeout_seconds: int, max_parameters: int = 0, parent_model: Any = None) -> str:
-    check_backend(backend)
+    check_backend_name(backend)
     if parent_model is not None and backend != "local":
         raise ValueError("parent_model: starting the search from a parent Model is done by the "
                          "local construction only; use backend='local' or leave it unset")

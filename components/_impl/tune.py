@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,16 @@ from components._impl.artifacts import (
 )
 from components._impl.reports import trials_markdown
 from katib import results_file
-from katib.constants import OBJECTIVE_METRIC, RESULTS_FILE_NAME
+from katib.constants import OBJECTIVE_METRIC, RESULTS_FILE_NAME, check_backend_name
 from katib.experiments import derive_name, hpo_experiment, parse_search_space
 from nac.atomic import write_text_atomic
 
-#: Backends the search and tuning steps accept.
-BACKENDS = ("local", "katib")
-
-
-def check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is not supported; use one of {', '.join(BACKENDS)}")
-
 
 def client_for(backend: str, *, namespace: str, workdir: Path) -> Any:
-    """An ExperimentClient for `backend` (local: katib.local under `workdir`)."""
-    from katib.client import ExperimentClient, KubernetesBackendConfig, LocalBackendConfig
+    """katib.client's ExperimentClient for a step's backend name (imported when needed)."""
+    from katib.client import ExperimentClient
 
-    if backend == "local":
-        return ExperimentClient(LocalBackendConfig(workdir=workdir, python=sys.executable))
-    return ExperimentClient(KubernetesBackendConfig(namespace=namespace or None))
+    return ExperimentClient.for_backend(backend, namespace=namespace, workdir=workdir)
 
 
 def _progress(result: Any) -> None:
@@ -51,7 +40,7 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     from components._image import TRAINER_IMAGE
     from nac.data import read_dataset
 
-    check_backend(backend)
+    check_backend_name(backend)
     if max_trials < 1:
         raise ValueError(f"max_trials must be >= 1, got {max_trials}")
     if epochs < 1:
@@ -69,7 +58,7 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     if warm_start_source is not None and getattr(warm_start_source, "path", ""):
         settings["warm_start_source"] = warm_start_reference(
             Path(warm_start_source.path), backend,
-            namespace=client.backend.namespace if client is not None else "")
+            namespace=client.namespace if client is not None else "")
     name = experiment_name or derive_name("tune", spec.dumps(), train_ds.sha256, space,
                                           max_trials, epochs, seed, algorithm, settings)
     if backend == "local":

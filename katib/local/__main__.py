@@ -19,7 +19,6 @@ from katib.local import (
     TemplateError,
     run_experiment,
 )
-from katib.types import Reason
 from nac import exit_codes
 from nac.cli_help import HelpFormatter
 
@@ -59,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the runner took over SIGINT (e.g. while parsing)
         return exit_codes.SIGINT
     print("RESULT " + json.dumps(result.summary(), sort_keys=True), flush=True)
-    if result.reason == Reason.INTERRUPTED.value:
-        return exit_codes.SIGTERM if "SIGTERM" in result.message else exit_codes.SIGINT
+    if result.interrupted_by is not None:
+        return exit_codes.for_signal(result.interrupted_by)
     return exit_codes.OK if result.succeeded else exit_codes.FAILED
 
 

@@ -140,7 +140,8 @@ class LocalRunner:
         result = LocalRunOutcome(
             name=self.exp.name, reason=reason.value, message=message, trials=list(self.trials),
             results_file=Path(self.cfg.results), best=best,
-            best_objective=best.objective_value(self.exp.objective) if best else None)
+            best_objective=best.objective_value(self.exp.objective) if best else None,
+            interrupted_by=self._interrupt if reason is Reason.INTERRUPTED else None)
         self.progress.message(f"{message} ({reason.value})")
         self.progress.close()
         return result

@@ -54,6 +54,8 @@ class LocalRunOutcome:
     results_file: Path
     best: TrialRecord | None
     best_objective: float | None
+    #: The signal number that interrupted the run (reason ExperimentInterrupted), else None.
+    interrupted_by: int | None = None
 
     @property
     def succeeded(self) -> bool:

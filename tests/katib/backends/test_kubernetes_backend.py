@@ -172,3 +172,26 @@ def test_other_api_errors_are_reported():
 def test_client_rejects_unknown_config():
     with pytest.raises(ValueError, match="LocalBackendConfig, KubernetesBackendConfig"):
         ExperimentClient(object())  # type: ignore[arg-type]
+
+
+def test_for_backend_picks_the_backend_by_step_name_and_reports_its_namespace(tmp_path,
+                                                                             monkeypatch):
+    from katib.backends.local import LocalBackend
+
+    kubeconfig = tmp_path / "kubeconfig"  # a real kubeconfig file: no API server is dialled
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+    from kubernetes.config import kube_config
+
+    # KUBECONFIG is read once at import; the loader reads this module global at call time.
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+
+    local = ExperimentClient.for_backend("local", workdir=tmp_path)
+    assert isinstance(local.backend, LocalBackend) and local.namespace == ""
+    cluster = ExperimentClient.for_backend("katib", namespace="team-a")
+    assert isinstance(cluster.backend, KubernetesBackend) and cluster.namespace == "team-a"
+    with pytest.raises(ValueError, match="'kind' is not supported; use one of local, katib"):
+        ExperimentClient.for_backend("kind")

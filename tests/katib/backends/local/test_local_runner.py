@@ -195,7 +195,10 @@ def test_killed_run_resumes_without_rerunning_completed_trials(tmp_path: Path) -
     assert sorted(t["assignments"]["x"] for t in final["trials"]) == ["0.1", "0.2", "0.3", "0.4"]
 
 
-def test_sigterm_kills_trials_and_leaves_results_consistent(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_kills_trials_and_leaves_results_consistent(tmp_path: Path, signum: int,
+                                                             code: int) -> None:
+    """The exit code is 128 + the signal (nac/exit_codes.py), from the run's typed outcome."""
     doc = hpo(args=["--sleep", "30"], maxTrialCount=2, parallelTrialCount=2)
     proc = _cli(tmp_path, doc, "--quiet")
     trials_dir = tmp_path / "results.trials"
@@ -203,9 +206,9 @@ def test_sigterm_kills_trials_and_leaves_results_consistent(tmp_path: Path) -> N
     while time.monotonic() < deadline and len(list(trials_dir.glob("*/trial.log"))) < 2:
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 143
+    assert proc.returncode == code
     assert json.loads(out.strip().splitlines()[-1][7:])["reason"] == "ExperimentInterrupted"
     doc = json.loads((tmp_path / "results.json").read_text())
     assert [t["status"] for t in doc["trials"]] == ["Killed", "Killed"]
