@@ -192,12 +192,30 @@ _IMAGE_PINNED = re.compile(r"^[^\s:@]+(?::\d+)?/[^\s:@]+"
                            r"|:[\w][\w.-]*@sha256:[0-9a-f]{64})$")
 
 
+def container_tasks(pipeline: dict[str, Any]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """task name -> (runs unconditionally, task spec) for every container task, in the root DAG
+    and in the sub-DAGs of `dsl.If` conditions (task names are unique pipeline-wide)."""
+    out: dict[str, tuple[bool, dict[str, Any]]] = {}
+
+    def walk(dag: dict[str, Any], unconditional: bool) -> None:
+        for name, task in dag["tasks"].items():
+            component = pipeline["components"][task["componentRef"]["name"]]
+            here = unconditional and "condition" not in task.get("triggerPolicy", {})
+            if "dag" in component:
+                walk(component["dag"], here)
+            else:
+                out[name] = (here, task)
+
+    walk(pipeline["root"]["dag"], True)
+    return out
+
+
 def _executor_tasks(pipeline: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """executor label -> (root task name, task spec), for the root DAG's container tasks."""
+    """executor label -> (task name, task spec), for every container task (conditions too)."""
     by_component = {c.get("executorLabel"): name
                     for name, c in pipeline.get("components", {}).items()}
     out = {}
-    for task_name, task in pipeline["root"]["dag"]["tasks"].items():
+    for task_name, (_, task) in container_tasks(pipeline).items():
         for label, comp in by_component.items():
             if comp == task["componentRef"]["name"]:
                 out[label] = (task_name, task)

@@ -236,7 +236,7 @@ def test_warm_start_example_source_is_portable(tmp_path: Any, monkeypatch: Any) 
     import json
 
     from katib.suggestion.algorithms.warm_start_sources import load_priors
-    from katib.suggestion.search_space import Objective
+    from katib.types import Objective
     from tests.conformance import shipped
 
     docs = {d["metadata"]["name"]: d for _, d in shipped.of_kind("Experiment")}
@@ -245,7 +245,7 @@ def test_warm_start_example_source_is_portable(tmp_path: Any, monkeypatch: Any) 
                  if s["name"] == "warm_start_source"]
     namespace, name = source.split("/")
     assert namespace == warm["metadata"]["namespace"] == docs[name]["metadata"]["namespace"]
-    objective = Objective(metric="accuracy", maximize=True)
+    objective = Objective(type="maximize", metric="accuracy")
     monkeypatch.chdir(tmp_path)
     results = tmp_path / "katib-local" / name / "results.json"
     results.parent.mkdir(parents=True)

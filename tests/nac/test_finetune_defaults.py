@@ -99,3 +99,18 @@ def test_construct_starts_from_the_parents_architecture_and_weights(tmp_path):
     assert second.inherited_fraction is not None and second.inherited_fraction > 0.3
     with pytest.raises(ValueError, match="initial.*parent"):
         construct(train_ds, val_ds, settings, parent=parent, initial=result.initial_spec)
+
+
+def test_nac_search_step_takes_a_parent_only_with_the_local_construction(tmp_path):
+    """The component passes parent_model to construct (local); the Katib backend's trials
+    cannot start from it, so that combination is refused before anything runs."""
+    from components._impl.search import run_search
+
+    class Art:
+        path = str(tmp_path / "parent")
+
+    with pytest.raises(ValueError, match="parent_model: .*backend='local'"):
+        run_search(train_data=Art(), val_data=Art(), architecture=Art(), report=Art(),
+                   metrics=Art(), settings="{}", backend="katib", seed=0, experiment_name="",
+                   namespace="", trial_image="", data_source="", timeout_seconds=60,
+                   parent_model=Art())

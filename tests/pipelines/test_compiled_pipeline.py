@@ -232,9 +232,10 @@ def test_finetune_variant_imports_the_parent_model_into_train(tmp_path):
         "taskOutputArtifact": {"outputArtifactKey": "artifact", "producerTask": "importer"}}
     assert train["parameters"]["finetune_mode"] == {"componentInputParameter": "finetune_mode"}
     for doc in (pipeline_doc, list(yaml.safe_load_all(GOLDEN.read_text()))[0]):
-        spec = doc["components"]["comp-train"]["inputDefinitions"]["artifacts"]["parent_model"]
-        assert spec["isOptional"] is True and spec["artifactType"]["schemaTitle"] == \
-            "system.Model"
+        for component in ("comp-train", "comp-nac-search"):
+            spec = doc["components"][component]["inputDefinitions"]["artifacts"]["parent_model"]
+            assert spec["isOptional"] is True and spec["artifactType"]["schemaTitle"] == \
+                "system.Model"
     golden_train = list(yaml.safe_load_all(GOLDEN.read_text()))[0]["root"]["dag"]["tasks"][
         "train"]["inputs"]
     assert "parent_model" not in golden_train.get("artifacts", {})  # default: from scratch
