@@ -187,10 +187,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     try:
         result = train_auto(spec, train_ds, val_ds, config, on_epoch=on_epoch)
-    except ValueError as e:
-        if str(e).startswith("batch_size:"):
-            raise BadInput(f"--batch-size:{str(e).split(':', 1)[1]}") from None
-        raise
+    except FieldError as e:  # the global batch cannot be split over the workers
+        raise BadInput(f"--{e.path.replace('_', '-')}: {e.problem}") from None
     if not printed and result.history:  # resumed after the last epoch: report it again
         on_epoch(result.history[-1])
     if args.stats:

@@ -52,6 +52,7 @@ from nac.distributed.checkpoints import (
     newest_loadable,
     save_checkpoint,
 )
+from nac.errors import FieldError
 from nac.evaluation import evaluate_tensors
 from nac.model import count_parameters
 from nac.optimization import (
@@ -162,14 +163,14 @@ def _device_for(config: TrainConfig, world: World) -> torch.device:
 def _check_split(config: TrainConfig, elastic: ElasticConfig, world_size: int, n: int) -> None:
     b, m = config.batch_size, elastic.micro_batches
     if b % m:
-        raise ValueError(f"batch_size: the global batch {b} must be a multiple of "
+        raise FieldError("batch_size", f"the global batch {b} must be a multiple of "
                          f"micro_batches={m}")
     if m % world_size:
         raise ValueError(f"world size {world_size}: cannot split micro_batches={m} evenly; "
                          f"launch with --nnodes=MIN:MAX whose sizes all divide {m}, or set "
                          "micro_batches to a common multiple of every world size")
     if b > n:
-        raise ValueError(f"batch_size: the global batch {b} exceeds the {n} training rows")
+        raise FieldError("batch_size", f"the global batch {b} exceeds the {n} training rows")
 
 
 def _mb_seed(seed: int, epoch: int, step: int, micro: int) -> int:
