@@ -24,7 +24,7 @@ METRIC_NAME = "nac-stats"
 VERSION = 1
 
 
-class NacStatsError(ValueError):
+class NACStatsError(ValueError):
     """A ``nac-stats`` value that cannot be used; the message names the field."""
 
 
@@ -33,7 +33,7 @@ STATS = tuple(m.value for m in StatMode)
 
 
 @dataclass(frozen=True)
-class NacStats:
+class NACStats:
     branches: dict[str, float]
     gates: dict[str, float] = field(default_factory=dict)
     stat: str = "meansss"  # the statistic in `branches` (trial --stat-mode)
@@ -41,13 +41,13 @@ class NacStats:
 
 def _finite_map(value: object, name: str) -> dict[str, float]:
     if not isinstance(value, Mapping):
-        raise NacStatsError(f"nac-stats: field {name!r} must be an object of numbers")
+        raise NACStatsError(f"nac-stats: field {name!r} must be an object of numbers")
     out = {}
     for key, number in value.items():
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise NacStatsError(f"nac-stats: {name}[{key!r}] must be a number, got {number!r}")
+            raise NACStatsError(f"nac-stats: {name}[{key!r}] must be a number, got {number!r}")
         if not math.isfinite(number):
-            raise NacStatsError(f"nac-stats: {name}[{key!r}] must be finite, got {number!r}")
+            raise NACStatsError(f"nac-stats: {name}[{key!r}] must be finite, got {number!r}")
         out[str(key)] = float(number)
     return out
 
@@ -59,7 +59,7 @@ def encode(
 ) -> str:
     """Compact JSON text for the metric value (refuses non-finite numbers)."""
     if stat not in STATS:
-        raise NacStatsError(f"nac-stats: stat must be one of {STATS}, got {stat!r}")
+        raise NACStatsError(f"nac-stats: stat must be one of {STATS}, got {stat!r}")
     doc: dict[str, object] = {
         "v": VERSION,
         "branches": _finite_map(dict(branches), "branches"),
@@ -70,38 +70,38 @@ def encode(
     return json.dumps(doc, separators=(",", ":"), allow_nan=False)
 
 
-def line(stats: NacStats) -> str:
+def line(stats: NACStats) -> str:
     """The StdOut line a trial prints."""
     return f"{METRIC_NAME}={encode(stats.branches, stats.gates, stats.stat)}"
 
 
-def decode(text: str) -> NacStats:
-    """Parse a metric value; raises :class:`NacStatsError` naming the problem."""
+def decode(text: str) -> NACStats:
+    """Parse a metric value; raises :class:`NACStatsError` naming the problem."""
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, TypeError) as e:
-        raise NacStatsError(
+        raise NACStatsError(
             f"nac-stats: not JSON ({e}); was the metricsFormat filter set?"
         ) from None
     if not isinstance(doc, dict):
-        raise NacStatsError("nac-stats: expected a JSON object")
+        raise NACStatsError("nac-stats: expected a JSON object")
     if doc.get("v") != VERSION:
-        raise NacStatsError(
+        raise NACStatsError(
             f"nac-stats: field 'v' is {doc.get('v')!r}; this reader knows {VERSION}"
         )
     if "branches" not in doc:
-        raise NacStatsError("nac-stats: field 'branches' is missing")
+        raise NACStatsError("nac-stats: field 'branches' is missing")
     stat = doc.get("stat", "meansss")
     if stat not in STATS:
-        raise NacStatsError(f"nac-stats: field 'stat' is {stat!r}; known: {', '.join(STATS)}")
-    return NacStats(
+        raise NACStatsError(f"nac-stats: field 'stat' is {stat!r}; known: {', '.join(STATS)}")
+    return NACStats(
         branches=_finite_map(doc["branches"], "branches"),
         gates=_finite_map(doc.get("gates") or {}, "gates"),
         stat=stat,
     )
 
 
-def average(stats: list[NacStats]) -> tuple[dict[str, float], dict[str, float]]:
+def average(stats: list[NACStats]) -> tuple[dict[str, float], dict[str, float]]:
     """Per-key mean over replicas (a key missing from one replica is averaged over the others).
 
     Returns (branch statistics, gate values).

@@ -155,7 +155,7 @@ def spec_from_trials(trials: list[Any], parse: Any, *, iterations: int | None = 
             if raw:
                 try:
                     decoded.append(nac_stats.decode(raw))
-                except nac_stats.NacStatsError:
+                except nac_stats.NACStatsError:
                     pass  # a malformed report is shown as no statistics, not a failed step
         stats = nac_stats.average(decoded)[0] if decoded else {}
         rows.append({"iteration": iteration, "branches_per_cell": _branches_per_cell(spec),

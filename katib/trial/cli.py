@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from katib import nac_schedule, nac_stats
 from nac import exit_codes
 from nac.cli_help import HelpFormatter
+from nac.errors import FieldError
 from nac.stat_mode import StatMode
 
 from .metric_lines import metric_line
@@ -83,7 +84,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _threads(args: argparse.Namespace) -> int | None:
-    from nac.errors import FieldError
     from nac.optimization import requested_threads
 
     try:
@@ -136,7 +136,6 @@ def _emit(out: TextIO, name: str, value: float | int | str) -> None:
 
 def train_config(args: argparse.Namespace, threads: int | None = None) -> Any:
     """The TrainConfig the arguments describe (katib/trial/recipe.py); raise BadInput."""
-    from nac.errors import FieldError
     from nac.training import TrainConfig
 
     try:

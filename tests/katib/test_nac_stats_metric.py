@@ -14,7 +14,7 @@ STATS = re.compile(r"(nac-stats)=(\{\S+\})")
 
 
 def test_round_trip_through_katibs_stdout_filter() -> None:
-    stats = nac_stats.NacStats({"c1/3x3": 0.25, "c1/5x5sep": 1e-7}, {"c0>c2": -0.5})
+    stats = nac_stats.NACStats({"c1/3x3": 0.25, "c1/5x5sep": 1e-7}, {"c0>c2": -0.5})
     line = nac_stats.line(stats)
     assert " " not in line
     match = STATS.fullmatch(line)
@@ -39,16 +39,16 @@ def test_variance_mode_is_labelled() -> None:
     ('{"v":1,"branches":{},"stat":"median"}', "field 'stat' is 'median'"),
 ])
 def test_decode_rejects_with_named_field(text: str, message: str) -> None:
-    with pytest.raises(nac_stats.NacStatsError, match=re.escape(message)):
+    with pytest.raises(nac_stats.NACStatsError, match=re.escape(message)):
         nac_stats.decode(text)
 
 
 def test_encode_refuses_non_finite() -> None:
-    with pytest.raises(nac_stats.NacStatsError, match="must be finite"):
+    with pytest.raises(nac_stats.NACStatsError, match="must be finite"):
         nac_stats.encode({"c1/1x1": float("nan")})
 
 
 def test_average_is_per_key_mean() -> None:
-    a = nac_stats.NacStats({"k": 1.0, "only_a": 5.0}, {"g": 2.0})
-    b = nac_stats.NacStats({"k": 3.0}, {"g": 4.0})
+    a = nac_stats.NACStats({"k": 1.0, "only_a": 5.0}, {"g": 2.0})
+    b = nac_stats.NACStats({"k": 3.0}, {"g": 4.0})
     assert nac_stats.average([a, b]) == ({"k": 2.0, "only_a": 5.0}, {"g": 3.0})

@@ -65,6 +65,11 @@ def shared_run(tmp_path_factory) -> LocalRun:
         for name, value in TINY.items():
             args += ["--param", f"{name}={value}"]
         buffer = _Tee()
+        # kfp's first import installs its own warning filters (urllib3/requests): an import
+        # side effect that stays, not a change run_local makes, so import it before "before".
+        import kfp.dsl  # noqa: F401
+        import kfp.local  # noqa: F401
+
         before = _process_state()
         with contextlib.redirect_stdout(buffer):
             code = main(args)

@@ -45,7 +45,7 @@ from ..search_space import ExperimentView
 from ..settings import SettingsTable
 from ..trials import TrialView
 from .base import Algorithm, Assignment, SuggestionRequest
-from .nac_config import TABLE, NacConfig, config_from
+from .nac_config import TABLE, NACConfig, config_from
 
 _CACHE_SIZE = 64  # per cache; one Experiment needs a handful of entries
 
@@ -55,9 +55,9 @@ class _IterationState:
     architecture: str = ""  # the b64 string emitted for this iteration (lowest index's)
     first_index: int | None = None
     seen: int = 0  # visible trials of this iteration (replica numbers already used)
-    done: list[tuple[str, str, nac_stats.NacStats]] | None = None  # (time, name, stats)
+    done: list[tuple[str, str, nac_stats.NACStats]] | None = None  # (time, name, stats)
 
-    def stats(self, replicas: int) -> list[nac_stats.NacStats]:
+    def stats(self, replicas: int) -> list[nac_stats.NACStats]:
         """The statistics of the first `replicas` replicas to finish (stable over time)."""
         return [s for _, _, s in sorted(self.done or [], key=lambda d: (d[0], d[1]))[:replicas]]
 
@@ -66,14 +66,14 @@ class _CannotContinue(Exception):
     """The history cannot drive the next iteration: emit stop trials with this reason."""
 
 
-class NacAlgorithm(Algorithm):
+class NACAlgorithm(Algorithm):
     """Stateless over calls except bounded caches of decoded specs, stats and restructurings."""
 
     def __init__(self) -> None:
         self._decoded: LRU[str, Any] = LRU(_CACHE_SIZE)  # b64 -> ArchitectureSpec
-        self._stats: LRU[str, nac_stats.NacStats | None] = LRU(_CACHE_SIZE)
+        self._stats: LRU[str, nac_stats.NACStats | None] = LRU(_CACHE_SIZE)
         self._next: LRU[tuple[Any, ...], str] = LRU(_CACHE_SIZE)  # (b64, stats) -> b64
-        self._initial: LRU[NacConfig, str] = LRU(_CACHE_SIZE)
+        self._initial: LRU[NACConfig, str] = LRU(_CACHE_SIZE)
 
     def settings_table(self, algorithm_name: str) -> SettingsTable:
         return TABLE
@@ -101,7 +101,7 @@ class NacAlgorithm(Algorithm):
         except _CannotContinue as e:
             return [_stop_trial(exp.name, i, str(e)) for i in indices]
 
-    def _next_trials(self, trials: tuple[TrialView, ...], cfg: NacConfig, experiment: str,
+    def _next_trials(self, trials: tuple[TrialView, ...], cfg: NACConfig, experiment: str,
                      indices: list[int], hidden: int) -> list[Assignment]:
         iters = self._iterations(trials, cfg)
         out: list[Assignment] = []
@@ -125,7 +125,7 @@ class NacAlgorithm(Algorithm):
 
     # ------------------------------------------------------------------ history
     def _iterations(
-        self, trials: tuple[TrialView, ...], cfg: NacConfig
+        self, trials: tuple[TrialView, ...], cfg: NACConfig
     ) -> dict[int, _IterationState]:
         iters: dict[int, _IterationState] = {}
         for t in trials:
@@ -150,7 +150,7 @@ class NacAlgorithm(Algorithm):
                     state.done = (state.done or []) + [(t.completion_time, t.name, stats)]
         return iters
 
-    def _frontier(self, iters: dict[int, _IterationState], cfg: NacConfig) -> int:
+    def _frontier(self, iters: dict[int, _IterationState], cfg: NACConfig) -> int:
         """Lowest iteration still short of succeeded replicas (or the final iteration)."""
         for i in range(cfg.iterations):
             state = iters.get(i)
@@ -158,7 +158,7 @@ class NacAlgorithm(Algorithm):
                 return i
         return cfg.iterations
 
-    def _architecture_for(self, i: int, iters: dict[int, _IterationState], cfg: NacConfig) -> str:
+    def _architecture_for(self, i: int, iters: dict[int, _IterationState], cfg: NACConfig) -> str:
         if i == 0:
             return self._initial_b64(cfg)
         prev = iters[i - 1]
@@ -181,19 +181,19 @@ class NacAlgorithm(Algorithm):
         return self._next.get_or_compute(key, compute)
 
     # ------------------------------------------------------------------ caches
-    def _initial_b64(self, cfg: NacConfig) -> str:
+    def _initial_b64(self, cfg: NACConfig) -> str:
         return self._initial.get_or_compute(cfg, lambda: _initial_b64(cfg))
 
     def _decode_spec(self, b64: str) -> Any:
         return self._decoded.get_or_compute(b64, lambda: _decode_spec(b64))
 
-    def _decode_stats(self, text: str | None) -> nac_stats.NacStats | None:
+    def _decode_stats(self, text: str | None) -> nac_stats.NACStats | None:
         if not text:
             return None
         return self._stats.get_or_compute(text, lambda: _decode_stats(text))
 
 
-def _initial_b64(cfg: NacConfig) -> str:
+def _initial_b64(cfg: NACConfig) -> str:
     from nac.spec import SpecError
 
     try:
@@ -211,10 +211,10 @@ def _decode_spec(b64: str) -> Any:
         raise _CannotContinue(f"a trial's architecture assignment is invalid: {e}") from None
 
 
-def _decode_stats(text: str) -> nac_stats.NacStats | None:
+def _decode_stats(text: str) -> nac_stats.NACStats | None:
     try:
         return nac_stats.decode(text)
-    except nac_stats.NacStatsError:
+    except nac_stats.NACStatsError:
         return None  # "unavailable" or a truncated line: the replica does not count
 
 

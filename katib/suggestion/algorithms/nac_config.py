@@ -72,7 +72,7 @@ SEARCH_SETTINGS = tuple(name for name in TABLE.names if hasattr(_D, name))
 
 
 @dataclass(frozen=True)
-class NacConfig:
+class NACConfig:
     """Everything derived from the Experiment that fixes the construction."""
 
     search: SearchSettings
@@ -140,7 +140,7 @@ def _filter_sizes(p: Parameter, op_type: str) -> list[int]:
     return list(range(int(p.low), int(p.high) + 1, step))
 
 
-def config_from(experiment: ExperimentView) -> NacConfig:
+def config_from(experiment: ExperimentView) -> NACConfig:
     values = TABLE.parse(experiment.settings)
     nas = experiment.nas
     if nas is None:
@@ -193,7 +193,7 @@ def config_from(experiment: ExperimentView) -> NacConfig:
     except Exception as e:  # RestructureError and friends: a setting out of range
         raise SuggestionInputError(f"algorithm settings: {e}") from None
     cfg = TABLE.fill(
-        NacConfig, values,
+        NACConfig, values,
         search=search,
         input_shape=(c, h, w),
         num_classes=g.output_sizes[0],
@@ -205,7 +205,7 @@ def config_from(experiment: ExperimentView) -> NacConfig:
     return cfg
 
 
-def _check_budget(cfg: NacConfig) -> None:
+def _check_budget(cfg: NACConfig) -> None:
     """maxTrialCount must reach the constructed network under Katib's slot refilling."""
     need = nac_schedule.min_max_trial_count(cfg.iterations, cfg.replicas, cfg.parallel)
     full = nac_schedule.min_max_trial_count(cfg.iterations, cfg.replicas, cfg.parallel,

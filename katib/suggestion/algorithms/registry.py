@@ -15,9 +15,9 @@ from .base import Algorithm
 
 
 def _nac() -> Algorithm:
-    from .nac import NacAlgorithm
+    from .nac import NACAlgorithm
 
-    return NacAlgorithm()
+    return NACAlgorithm()
 
 
 def _optuna() -> Algorithm:

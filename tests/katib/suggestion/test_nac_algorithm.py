@@ -11,7 +11,7 @@ from katib import nac_schedule, nac_stats
 from katib.api import api_pb2
 from katib.suggestion import testing as T
 from katib.suggestion.algorithms.base import SuggestionRequest
-from katib.suggestion.algorithms.nac import NacAlgorithm
+from katib.suggestion.algorithms.nac import NACAlgorithm
 from katib.suggestion.errors import SuggestionInputError
 from katib.suggestion.search_space import experiment_from_proto
 from katib.suggestion.trials import trials_from_proto
@@ -52,7 +52,7 @@ SETTINGS = {"iterations": "2", "stem_channels": "8", "trials_per_iteration": "2"
 def test_initial_spec_follows_nasconfig_and_settings() -> None:
     exp = T.nas_experiment(settings={"stem_channels": "8", "layers_per_stage": "1,2,1",
                                      "skip": "false"}, input_sizes=(8, 8, 1), classes=10)
-    (a,) = suggest(NacAlgorithm(), exp)
+    (a,) = suggest(NACAlgorithm(), exp)
     assert list(a.values) == ["architecture", "iteration", "seed"]
     assert a.values["architecture"].startswith("b64:")
     spec = parse_architecture(a.values["architecture"])
@@ -65,7 +65,7 @@ def test_initial_spec_follows_nasconfig_and_settings() -> None:
 
 def test_iterations_average_replicas_and_restructure() -> None:
     exp = T.nas_experiment(settings=SETTINGS, parallel=2)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     first = suggest(alg, exp, count=2)
     assert [a.trial_name for a in first] == ["nas-i0-t0", "nas-i0-t1"]
     assert [a.values["seed"] for a in first] == ["0", "1000"]
@@ -115,7 +115,7 @@ def run_construction(alg, exp, n_trials, *, fail_every=0):
 
 def test_final_spec_is_reemitted_with_new_seeds_and_failures_are_replaced() -> None:
     exp = T.nas_experiment(settings=SETTINGS, parallel=2)
-    trials, pending, out = run_construction(NacAlgorithm(), exp, 12, fail_every=3)
+    trials, pending, out = run_construction(NACAlgorithm(), exp, 12, fail_every=3)
     finals = [a for a in out if a.values["iteration"] == "2"]
     assert len(finals) >= 3
     assert len({a.values["architecture"] for a in finals}) == 1
@@ -131,7 +131,7 @@ def test_final_spec_is_reemitted_with_new_seeds_and_failures_are_replaced() -> N
 
 def test_unavailable_or_garbled_stats_do_not_count() -> None:
     exp = T.nas_experiment(settings={**SETTINGS, "trials_per_iteration": "1"}, parallel=1)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     (a,) = suggest(alg, exp)
     for value in ("unavailable", "{\"v\":1", "{\"v\":9,\"branches\":{}}"):
         t = T.trial(a.trial_name, a.values, metrics={"accuracy": "0.5", "nac-stats": value})
@@ -152,7 +152,7 @@ def test_trial_names_are_dns_labels_within_63_chars() -> None:
 def test_operations_map_to_envelope_ops() -> None:
     exp = T.nas_experiment(operations=[("convolution", ["3", "7"]),
                                        ("separable_convolution", ["5"])])
-    (a,) = suggest(NacAlgorithm(), exp)
+    (a,) = suggest(NACAlgorithm(), exp)
     assert parse_architecture(a.values["architecture"]).envelope == ("3x3", "5x5sep", "7x7")
 
 
@@ -161,12 +161,12 @@ def test_stride_parameter_is_rejected_with_fix() -> None:
     op = exp.spec.nas_config.operations.operation[0]
     op.parameter_specs.parameters.append(T.parameter("stride", T.CATEGORICAL, values=["1"]))
     with pytest.raises(SuggestionInputError, match=r"remove \['stride'\]"):
-        NacAlgorithm().validate(experiment_from_proto(exp))
+        NACAlgorithm().validate(experiment_from_proto(exp))
 
 
 def test_matches_initial_envelopenet_builder() -> None:
     exp = T.nas_experiment(settings={"stem_channels": "16"}, input_sizes=(8, 8, 3), classes=4)
-    (a,) = suggest(NacAlgorithm(), exp)
+    (a,) = suggest(NACAlgorithm(), exp)
     assert parse_architecture(a.values["architecture"]) == initial_envelopenet(
         (3, 8, 8), 4, stem_channels=16)
 
@@ -175,7 +175,7 @@ def test_names_stay_unique_when_katib_hides_a_metrics_unavailable_trial() -> Non
     # Katib (suggestionclient.go ConvertTrials) leaves MetricsUnavailable trials out of
     # request.trials but counts them in total_request_number (= Suggestion.Spec.Requests).
     exp = T.nas_experiment(settings=SETTINGS, parallel=2)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     first = suggest(alg, exp, count=2)
     visible = [done(first[0], 0)]  # first[1] ended MetricsUnavailable: not sent
     (again,) = suggest(alg, exp, visible, count=1, total=3)
@@ -186,7 +186,7 @@ def test_names_stay_unique_when_katib_hides_a_metrics_unavailable_trial() -> Non
 
 def test_first_replicas_to_finish_fix_the_next_network() -> None:
     exp = T.nas_experiment(settings={**SETTINGS, "trials_per_iteration": "1"}, parallel=2)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     a, b = suggest(alg, exp, count=2)
     # b finishes first: iteration 1 comes from b's statistics, and stays so once a finishes
     t_b, t_a = done(b, 0), done(a, 5)
@@ -195,7 +195,7 @@ def test_first_replicas_to_finish_fix_the_next_network() -> None:
                                                  condition=TS.RUNNING)])
     assert n1.values["iteration"] == n2.values["iteration"] == "1"
     assert n1.values["architecture"] == n2.values["architecture"]
-    (fresh,) = suggest(NacAlgorithm(), exp, [t_a, t_b])  # no iteration-1 trial visible
+    (fresh,) = suggest(NACAlgorithm(), exp, [t_a, t_b])  # no iteration-1 trial visible
     assert fresh.values["architecture"] == n1.values["architecture"]
 
 
@@ -207,9 +207,9 @@ def test_max_trial_count_must_reach_the_constructed_network() -> None:
                                     r"to 11")]:
         exp.spec.max_trial_count = max_trials
         with pytest.raises(SuggestionInputError, match=message):
-            NacAlgorithm().validate(experiment_from_proto(exp))
+            NACAlgorithm().validate(experiment_from_proto(exp))
     exp.spec.max_trial_count = 10
-    NacAlgorithm().validate(experiment_from_proto(exp))
+    NACAlgorithm().validate(experiment_from_proto(exp))
     assert nac_schedule.min_max_trial_count(3, 2, 2) == 10
     assert nac_schedule.min_max_trial_count(3, 1, 1, constructed=1) == 4
 
@@ -217,7 +217,7 @@ def test_max_trial_count_must_reach_the_constructed_network() -> None:
 def test_constructed_network_trials_are_labelled() -> None:
     exp = T.nas_experiment(settings={**SETTINGS, "iterations": "1",
                                      "trials_per_iteration": "1"}, parallel=1)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     (a,) = suggest(alg, exp)
     assert nac_schedule.CONSTRUCTED_LABEL not in a.labels
     (final,) = suggest(alg, exp, [done(a, 0)])
@@ -238,7 +238,7 @@ class _Result:
 
 def test_statistics_that_cannot_drive_restructuring_emit_stop_trials() -> None:
     exp = T.nas_experiment(settings={**SETTINGS, "trials_per_iteration": "1"}, parallel=1)
-    alg = NacAlgorithm()
+    alg = NACAlgorithm()
     (a,) = suggest(alg, exp)
     foreign = nac_stats.encode({"zz/1x1": 0.5})  # keys of another network
     t = T.trial(a.trial_name, a.values, metrics={"accuracy": "0.9", "nac-stats": foreign},

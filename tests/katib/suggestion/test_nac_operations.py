@@ -10,7 +10,7 @@ import pytest
 from katib.experiments import nas_experiment
 from katib.nac_operations import operations_from_ops, ops_from_operations
 from katib.suggestion import testing as T
-from katib.suggestion.algorithms.nac import NacAlgorithm
+from katib.suggestion.algorithms.nac import NACAlgorithm
 from katib.suggestion.algorithms.nac_config import config_from
 from katib.suggestion.search_space import experiment_from_proto
 from nac.spec import OPS
@@ -39,7 +39,7 @@ def test_the_experiment_builder_and_the_suggestion_agree() -> None:
     exp = T.nas_experiment(operations=[(kind, [str(s) for s in sizes]) for kind, sizes
                                        in _pairs(body["spec"]["nasConfig"]["operations"])])
     assert config_from(experiment_from_proto(exp)).search.envelope == ("1x1", "5x5", "7x7sep")
-    NacAlgorithm().validate(experiment_from_proto(exp))
+    NACAlgorithm().validate(experiment_from_proto(exp))
 
 
 def test_each_direction_refuses_what_the_other_cannot_express() -> None:
