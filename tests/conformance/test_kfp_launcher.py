@@ -18,6 +18,7 @@ import yaml
 from components._impl.preflight import run_preflight
 from pipelines.options import PipelineOptions
 from pipelines.runner import compile_pipeline
+from tests.conformance import kfp_compiled as pipeline_rules
 from tests.conformance import kfp_launcher as rules
 from tests.conformance.pins import KFP
 from tests.pipelines.local_run import shared_run
@@ -39,7 +40,7 @@ def compiled(tmp_path_factory):
 
 
 def _components_by_task(pipeline: dict) -> dict[str, dict]:
-    tasks = rules.container_tasks(pipeline)
+    tasks = pipeline_rules.container_tasks(pipeline)
     return {name: pipeline["components"][t["componentRef"]["name"]]
             for name, (_, t) in tasks.items()}
 
@@ -53,7 +54,8 @@ def test_every_executor_output_of_a_whole_local_run_passes_the_launcher_rules(lo
     components = _components_by_task(compiled[0])
     files = sorted(local_run.run_dir.glob("*/executor_output.json"))
     ran = {f.parent.name for f in files}
-    unconditional = {n for n, (always, _) in rules.container_tasks(compiled[0]).items() if always}
+    tasks = pipeline_rules.container_tasks(compiled[0])
+    unconditional = {n for n, (always, _) in tasks.items() if always}
     assert unconditional <= ran <= set(components)  # every step (conditional: if on), only steps
     violations: list[str] = []
     for f in files:
@@ -101,18 +103,18 @@ def test_compiled_pipeline_meets_the_compiler_and_driver_rules(compiled):
     expected_image = PipelineOptions().image
     executors = pipeline["deploymentSpec"]["executors"]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    tasks = rules._executor_tasks(pipeline)
+    tasks = pipeline_rules._executor_tasks(pipeline)
     violations: list[str] = []
     for label, executor in executors.items():
         container = executor["container"]
         task_name, task = tasks[label]
-        violations += rules.image(container, label, expected_image)
-        violations += rules.accelerator(container, task, pipeline, label)
-        violations += rules.resources(container, k8s.get(label, {}), label, task, pipeline)
-        violations += rules.timeout(k8s.get(label, {}), label)
+        violations += pipeline_rules.image(container, label, expected_image)
+        violations += pipeline_rules.accelerator(container, task, pipeline, label)
+        violations += pipeline_rules.resources(container, k8s.get(label, {}), label, task, pipeline)
+        violations += pipeline_rules.timeout(k8s.get(label, {}), label)
         if task_name in TRAINING:
-            violations += rules.retry(task, task_name)
-    violations += rules.workspace(pipeline, platform)
+            violations += pipeline_rules.retry(task, task_name)
+    violations += pipeline_rules.workspace(pipeline, platform)
     # The search/tune requests are preflight outputs: check what it resolves to per backend.
     preflight_inputs = {k: v["runtimeValue"]["constant"] for k, v in
                         pipeline["root"]["dag"]["tasks"]["preflight"]["inputs"]["parameters"]
@@ -123,7 +125,7 @@ def test_compiled_pipeline_meets_the_compiler_and_driver_rules(compiled):
         for label in ("exec-nac-search", "exec-tune"):
             resolved = {"resourceCpuRequest": plan.cpu, "resourceCpuLimit": plan.cpu,
                         "resourceMemoryRequest": plan.memory, "resourceMemoryLimit": plan.memory}
-            violations += rules.resources({"resources": resolved}, k8s[label],
+            violations += pipeline_rules.resources({"resources": resolved}, k8s[label],
                                           f"{label} ({backend})")
         assert plan.accelerator == ("nvidia.com/gpu" if backend == "local" else "")
     assert violations == []
@@ -149,17 +151,18 @@ def test_the_compiled_rules_catch_the_old_pipeline_shape():
         "resourceCount": "1"}}}
     task = pipeline["root"]["dag"]["tasks"]["train"]
     k8s = {"emptyDirMounts": [{"medium": "Memory", "sizeLimit": "2Gi", "mountPath": "/dev/shm"}]}
-    found = (rules.image(container, "exec-train") + rules.accelerator(container, task, pipeline,
-                                                                      "exec-train")
-             + rules.resources(container, k8s, "exec-train") + rules.timeout(k8s, "exec-train")
-             + rules.retry(task, "train"))
+    r = pipeline_rules
+    found = (r.image(container, "exec-train")
+             + r.accelerator(container, task, pipeline, "exec-train")
+             + r.resources(container, k8s, "exec-train") + r.timeout(k8s, "exec-train")
+             + r.retry(task, "train"))
     assert "exec-train: image 'ghcr.io/x/trainer:latest' is not pinned" in found
     assert "exec-train: resourceType comes from a NUMBER_INTEGER output" in found
     assert "exec-train: resourceType: producer plan is not a dependent task" in found
     assert "exec-train: no resourceMemoryLimit" in found
     tight = {"resources": {"resourceCpuRequest": "2", "resourceCpuLimit": "1",
                            "resourceMemoryRequest": "2Gi", "resourceMemoryLimit": "2Gi"}}
-    found_tight = rules.resources(tight, k8s, "exec-train")
+    found_tight = pipeline_rules.resources(tight, k8s, "exec-train")
     assert "exec-train: cpu request above its limit" in found_tight
     assert any("memory-backed emptyDirs" in v for v in found_tight)
     assert "exec-train: no activeDeadlineSeconds" in found and "train: no retryPolicy" in found
@@ -174,7 +177,7 @@ def test_compile_options_reach_every_executor(tmp_path: Path):
     pipeline, platform = list(yaml.safe_load_all(path.read_text()))
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for label, executor in pipeline["deploymentSpec"]["executors"].items():
-        assert rules.image(executor["container"], label, digest) == []
+        assert pipeline_rules.image(executor["container"], label, digest) == []
         assert "accelerator" not in executor["container"]["resources"]
         assert "tolerations" not in k8s.get(label, {})
     assert "pipelineConfig" not in platform["platforms"]["kubernetes"]

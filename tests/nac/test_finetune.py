@@ -31,8 +31,12 @@ def _data(classes: list[str], rows: int = 48, seed: int = 0) -> Dataset:
 
 @pytest.fixture
 def parent(tmp_path):
+    return saved_parent(tmp_path, _spec(3))
+
+
+def saved_parent(tmp_path, spec):
+    """A parent Model of `spec` for classes a, b, c, saved and loaded back (seeded weights)."""
     torch.manual_seed(1)
-    spec = _spec(3)
     model = build_model(spec)
     with torch.no_grad():  # non-trivial BN statistics, so "kept" is observable
         for m in model.modules():

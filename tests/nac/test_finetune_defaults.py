@@ -13,12 +13,11 @@ import pytest
 import torch
 
 from nac.construct import NACSettings, construct
-from nac.export import save_model
-from nac.finetune import FinetuneConfig, child_spec, finetune, load_parent
+from nac.finetune import FinetuneConfig, child_spec, finetune
 from nac.model import build_model
 from nac.spec import initial_envelopenet
 from nac.training import TrainConfig
-from tests.nac.test_finetune import _changed, _data
+from tests.nac.test_finetune import _changed, _data, saved_parent
 
 
 def _spec(classes: int = 3, dropout: float = 0.0):
@@ -29,18 +28,7 @@ def _spec(classes: int = 3, dropout: float = 0.0):
 
 
 def _parent(tmp_path, *, dropout: float = 0.0):
-    torch.manual_seed(1)
-    spec = _spec(3, dropout)
-    model = build_model(spec)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-    save_model(tmp_path / "parent", model, spec, ["a", "b", "c"],
-               normalization=_data(["a", "b", "c"]).normalization,
-               hyperparameters={"data_source": "builtin:digits"})
-    return load_parent(tmp_path / "parent")
+    return saved_parent(tmp_path, _spec(3, dropout))
 
 
 CFG = TrainConfig(epochs=3, batch_size=16, lr=0.05, threads=1)
