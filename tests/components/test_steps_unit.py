@@ -13,19 +13,13 @@ from components._impl.tune import warm_start_reference
 from components.evaluate import evaluate
 from components.train import train
 from katib.backends import TrialResult
-from nac.data import ingest, split_dataset, write_dataset
 from nac.spec import initial_envelopenet, parse_architecture
+from tests.components.digits_artifacts import digits_artifacts
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    s = split_dataset(ingest("builtin:digits"), val_fraction=0.1, test_fraction=0.2, seed=0)
-    paths = {}
-    for name in ("train", "val", "test"):
-        write_dataset(getattr(s, name), root / name)
-        paths[name] = dsl.Dataset(uri=str(root / name))
-    return paths
+    return digits_artifacts(tmp_path_factory.mktemp("data"))[0]
 
 
 def _tiny_spec():

@@ -12,21 +12,15 @@ from kfp import compiler, dsl
 from components.compress import compress
 from components.deploy import deploy
 from components.train import train
-from nac.data import ingest, split_dataset, write_dataset
 from nac.export import save_model
 from nac.model import build_model
 from nac.spec import initial_envelopenet
+from tests.components.digits_artifacts import digits_artifacts
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    s = split_dataset(ingest("builtin:digits"), val_fraction=0.1, test_fraction=0.2, seed=0)
-    paths = {}
-    for name in ("train", "val", "test"):
-        write_dataset(getattr(s, name), root / name)
-        paths[name] = dsl.Dataset(uri=str(root / name))
-    return paths, s
+    return digits_artifacts(tmp_path_factory.mktemp("data"))
 
 
 def _spec(classes: int = 10):
