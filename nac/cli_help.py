@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["HelpFormatter", "add_listen_options", "port_number", "shows_default"]
+__all__ = ["HelpFormatter", "add_listen_options", "add_training_flags", "port_number",
+           "shows_default"]
 
 
 def shows_default(action: argparse.Action) -> bool:
@@ -58,3 +59,23 @@ def add_listen_options(p: argparse.ArgumentParser, *, port: int, host: str) -> N
     p.add_argument("--host", default=host, help="listen address")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="level of the log lines on stderr")
+
+
+def add_training_flags(p: argparse.ArgumentParser, *, seed_help: str) -> None:
+    """The network and SGD flags every training CLI shares (the trial CLI, the DDP worker).
+
+    `--batch-size` is the global batch and `--lr` its learning rate in both, so a trial and a
+    torchrun job given the same flags train the same recipe (docs/distributed.md).
+    """
+    p.add_argument("--architecture",
+                   help="spec as JSON, b64:<base64url JSON> or @path (default: the initial "
+                        "EnvelopeNet for the data's shape)")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="the global batch size (all workers together)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate of the global batch")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=3e-4, help="SGD weight decay")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="overrides the spec's branch and head dropout (default: the spec's)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)

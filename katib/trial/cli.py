@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from katib import nac_schedule, nac_stats
 from nac import exit_codes
-from nac.cli_help import HelpFormatter
+from nac.cli_help import HelpFormatter, add_training_flags
 from nac.errors import FieldError
 from nac.stat_mode import StatMode
 
@@ -52,19 +52,7 @@ def parser() -> argparse.ArgumentParser:
                         "builtin:digits (split inside the trial with a fixed seed)")
     p.add_argument("--val-source", "--val-data", dest="val_data", metavar="DIR",
                    help="validation split directory (with a directory --source)")
-    p.add_argument("--architecture",
-                   help="spec as JSON, b64:<base64url JSON> or @path (default: the initial "
-                        "EnvelopeNet for the data's shape)")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=64,
-                   help="global batch size (all --workers together)")
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate of --batch-size")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=3e-4, help="SGD weight decay")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="overrides the spec's branch and head dropout (default: the spec's)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the weights and batch order (the nac replica seed)")
+    add_training_flags(p, seed_help="seed of the weights and batch order (the nac replica seed)")
     p.add_argument("--checkpoint-dir", help="checkpoint every epoch here; resume from it")
     p.add_argument("--stats", action="store_true", help="print the nac-stats metric at the end")
     p.add_argument("--stat-mode", type=StatMode, choices=list(StatMode),

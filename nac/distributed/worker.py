@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nac import exit_codes
-from nac.cli_help import HelpFormatter
+from nac.cli_help import HelpFormatter, add_training_flags
 
 EVENT_PREFIX = "nac-elastic"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PREEMPTED = (
@@ -47,18 +47,9 @@ def parser() -> argparse.ArgumentParser:
                    help="validation dataset directory")
     p.add_argument("--test-source", "--test-data", dest="test_data", metavar="DIR",
                    help="test dataset directory (accuracy in result.json)")
-    p.add_argument("--architecture", help="spec JSON, b64:... or @path (default: the initial "
-                                          "EnvelopeNet for the data)")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=64, help="the GLOBAL batch (all workers)")
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate of the global batch")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=3e-4, help="SGD weight decay")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="overrides the spec's branch and head dropout (default: the spec's)")
+    add_training_flags(p, seed_help="seed of the weights and batch order")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the cross-entropy loss")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batch order")
     p.add_argument("--micro-batches", type=int, default=2,
                    help="global batch split; every world size must divide it")
     p.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
