@@ -43,11 +43,14 @@ reliability: setup
 proto: setup
 	$(PY) -m katib.api.generate
 
-# `make compile` regenerates the checked-in pipelines/automl.yaml; `make compile IMAGE=REF
-# OUTPUT=my.yaml` compiles for your own trainer image (any compile flag: COMPILE_FLAGS="...").
+# `make compile` regenerates the checked-in pipelines/automl.yaml and its fine-tuning variant
+# pipelines/automl-finetune.yaml; `make compile IMAGE=REF OUTPUT=my.yaml` compiles for your own
+# trainer image (any compile flag: COMPILE_FLAGS="..."; OUTPUT=x.yaml COMPILE_FLAGS=--finetune
+# for the fine-tuning variant alone).
 OUTPUT ?= pipelines/automl.yaml
 compile: setup
 	$(PY) -m pipelines compile --output $(OUTPUT) $(if $(IMAGE),--image $(IMAGE)) $(COMPILE_FLAGS)
+	$(if $(filter pipelines/automl.yaml,$(OUTPUT)),$(PY) -m pipelines compile --finetune $(if $(IMAGE),--image $(IMAGE)) $(COMPILE_FLAGS))
 
 # Container images (needs Docker; cannot run on the CI machines). Tags are the package version
 # from pyproject.toml, never :latest. `make images` builds and pushes both; `make images PUSH=0`

@@ -3,9 +3,10 @@
 # No `from __future__ import annotations`: KFP reads the Input[...]/Output[...] annotations
 # at decoration time and cannot resolve postponed (string) annotations.
 
-from typing import Optional
+from typing import Any, Optional
 
-from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp import kubernetes
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output, PipelineTask
 
 from components._common import component
 
@@ -73,3 +74,31 @@ def train(
         label_smoothing=label_smoothing, seed=seed,
         checkpoint_dir=checkpoint_dir, run_id=run_id, workers=workers,
         parent_model=parent_model, finetune_mode=finetune_mode)
+
+
+def set_launcher(task: PipelineTask, launcher: str = "pytorchjob", *, pvc_name: str,
+                 mount_path: str = "/mnt/checkpoints", min_workers: int = 1,
+                 mount_pvc: bool = True, **settings: Any) -> PipelineTask:
+    """Run this `train` task's training as an elastic PyTorchJob instead of inside its pod.
+
+    The task then creates a Training Operator v1 PyTorchJob (`elasticPolicy`: min_workers..
+    the task's `workers` replicas, c10d, maxRestarts) in its namespace, waits for it and puts
+    the trained Model into its own output artifact. Weights and checkpoints travel over
+    `pvc_name`, a ReadWriteMany PVC mounted at `mount_path` in the task (here, unless
+    `mount_pvc=False` because the pipeline mounts it already) and in the job's pods; pass a
+    `checkpoint_dir` under `mount_path`. The task's service account needs
+    manifests/training/rbac.yaml. Other settings (`delete`, `timeout_s`, `cpu`, `memory`,
+    `accelerator`, `accelerator_count`, `toleration_key`, `max_restarts`, ...):
+    components/_impl/train_job.py `LauncherConfig`; docs/distributed.md.
+
+        trained = train(..., workers=4, checkpoint_dir="/mnt/checkpoints")
+        set_launcher(trained, "pytorchjob", pvc_name="shared-rwx", min_workers=2)
+    """
+    from components._impl.train_job import LAUNCHER_ENV, LauncherConfig
+
+    config = LauncherConfig(launcher=launcher, pvc=pvc_name, mount=mount_path,
+                            min_workers=min_workers, **settings)
+    if mount_pvc:
+        kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=mount_path)
+    task.set_env_variable(LAUNCHER_ENV, config.to_env())
+    return task

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: KFP reads the Input[...]/Output[...] annotations
 # at decoration time and cannot resolve postponed (string) annotations.
 
-from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Output
 
 from components._common import component
 
@@ -17,6 +17,7 @@ def tune(
     results: Output[Artifact],
     report: Output[Markdown],
     metrics: Output[Metrics],
+    pareto: Output[HTML],
     search_space: str = "",
     max_trials: int = 5,
     parallel_trials: int = 1,
@@ -30,13 +31,16 @@ def tune(
     trial_image: str = "",
     data_source: str = "",
     timeout_seconds: int = 86400,
+    algorithm_settings: str = "",
 ) -> str:
     """Tune training hyperparameters of an architecture with a Katib Experiment.
 
     Each trial trains the architecture with `python -m katib.trial` and reports validation
     accuracy; the best trial's assignments become the output. Outputs the best hyperparameters
     (JSON object), the `katib-local-results` document of all trials (usable as the next run's
-    warm-start source), a Markdown table of every trial, and Metrics.
+    warm-start source), a Markdown table of every trial, Metrics, and an HTML page that, for
+    `algorithm="multi-objective"`, pictures the Pareto front and lists the Pareto set (the same
+    set the results file records).
 
     Args:
         train_data: train split (`nac-dataset` artifact).
@@ -59,6 +63,10 @@ def tune(
         trial_image: image of the trial pods (katib backend); default the trainer image.
         data_source: data URI trial pods ingest (katib backend); default the recorded source.
         timeout_seconds: how long to wait for the Experiment.
+        algorithm_settings: JSON object of extra Katib algorithm settings, e.g.
+            `{"objectives": "accuracy:max,loss:min", "constraints": "loss<=1"}` with
+            `algorithm="multi-objective"`; the metrics they name are added to
+            additionalMetricNames (the trial reports epoch, loss and accuracy).
 
     Returns:
         The best hyperparameters as compact JSON text.
@@ -72,4 +80,4 @@ def tune(
         parallel_trials=parallel_trials, epochs=epochs, algorithm=algorithm, backend=backend,
         seed=seed, warm_start_source=warm_start_source, experiment_name=experiment_name,
         namespace=namespace, trial_image=trial_image, data_source=data_source,
-        timeout_seconds=timeout_seconds)
+        timeout_seconds=timeout_seconds, pareto=pareto, algorithm_settings=algorithm_settings)

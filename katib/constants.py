@@ -41,6 +41,8 @@ HEALTH_SERVICE_NAME = "manager.v1beta1.Suggestion"
 NAC = "nac"
 WARM_START = "warm-start"
 MULTI_OBJECTIVE = "multi-objective"
+#: Katib's synchronous Hyperband (pkg/suggestion/v1beta1/hyperband), served by our service.
+HYPERBAND = "hyperband"
 # Katib's built-in HPO names, served by the same optuna-based algorithm when this image is
 # registered under them (each picks a default sampler).
 BUILTIN_SAMPLERS = {
@@ -53,14 +55,12 @@ BUILTIN_SAMPLERS = {
     "bayesianoptimization": "gp",
 }
 #: Algorithms our suggestion service serves (katib.suggestion).
-SERVED_ALGORITHMS = (*BUILTIN_SAMPLERS, WARM_START, NAC, MULTI_OBJECTIVE)
+SERVED_ALGORITHMS = (*BUILTIN_SAMPLERS, HYPERBAND, WARM_START, NAC, MULTI_OBJECTIVE)
 #: Katib algorithms we do not serve, with what to use instead.
 REFUSED_ALGORITHMS = {
     "enas": "it needs Katib's ENAS controller; use 'nac' for architecture search",
     "darts": "it needs Katib's DARTS trial image; use 'nac' for architecture search",
     "pbt": "population-based training needs Katib's checkpoint volume; use 'tpe' or 'warm-start'",
-    "hyperband": "use 'tpe', 'random' or 'warm-start' (with medianstop early stopping for "
-                 "a similar budget saving)",
 }
 
 # Metric the trial prints with --stats and the `nac` algorithm reads back (contracts.md §4;
@@ -80,6 +80,21 @@ SERVED_EARLY_STOPPING = ("asha",)
 # ---- objective and metrics ------------------------------------------------------------------
 #: Katib's StdOut collector default filter (pkg/metricscollector/v1beta1/common/const.go).
 DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
+#: Metrics collectors (common_types.go CollectorKind), those `katib.local` runs, and why it
+#: refuses the others (they need the trial pod, a collector image or Katib's DB manager).
+COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
+LOCAL_COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent")
+REFUSED_COLLECTORS = {
+    "PrometheusMetric": "Katib scrapes the trial pod's HTTP endpoint",
+    "Custom": "it runs your collector image as a sidecar",
+    "Push": "the trial reports to Katib's DB manager",
+}
+#: File collector formats (FileFormat) and the JSON lines' time key (common/const.go).
+FILE_FORMATS = ("TEXT", "JSON")
+TIMESTAMP_JSON_KEY = "timestamp"
+#: Default paths of the File and TensorFlowEvent collectors (common_types.go).
+DEFAULT_METRICS_FILE = "/var/log/katib/metrics.log"
+DEFAULT_TFEVENT_DIR = "/var/log/katib/tfevent/"
 #: Value Katib records when the objective metric never appeared in the logs (consts.go).
 UNAVAILABLE_METRIC_VALUE = "unavailable"
 #: Metric strategies an objective may name (common_types.go).

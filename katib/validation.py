@@ -147,7 +147,9 @@ def parse_experiment(doc: dict[str, Any], *, source: str = "experiment",
     parameters = rules.parameters(spec, problems)
     template = rules.trial_template(spec.get("trialTemplate"), parameters, problems, local)
     formats = rules.metrics_formats(spec.get("metricsCollectorSpec"), problems, local)
-    early, early_settings = rules.early_stopping(spec.get("earlyStopping"), problems, local)
+    obj_doc = spec.get("objective")
+    early, early_settings = rules.early_stopping(spec.get("earlyStopping"), problems, local,
+                                                 obj_doc if isinstance(obj_doc, dict) else {})
     if problems:
         label = f"Experiment {name!r}" if name else "Experiment"
         if source != "experiment":

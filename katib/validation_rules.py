@@ -241,18 +241,71 @@ def trial_template(tt: dict[str, Any] | None, params: list[dict[str, Any]],
     return tt
 
 
-def metrics_formats(mc: dict[str, Any] | None, problems: list[str],
-                    local: bool = True) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class MetricsSource:
+    """Where a trial's metrics come from, defaulted as Katib does (experiment_defaults.go
+    setDefaultMetricsCollector): StdOut; File at /var/log/katib/metrics.log, TEXT; or
+    TensorFlowEvent under the directory /var/log/katib/tfevent/."""
+
+    kind: str = "StdOut"
+    path: str = ""
+    path_kind: str = ""  # File or Directory
+    format: str = ""  # TEXT or JSON (File only)
+
+
+def metrics_source(mc: dict[str, Any] | None) -> MetricsSource:
+    """The defaulted collector of an Experiment's metricsCollectorSpec (never raises)."""
     mc = mc or {}
     kind = (mc.get("collector") or {}).get("kind") or "StdOut"
+    fs = (mc.get("source") or {}).get("fileSystemPath") or {}
+    if kind == "File":
+        return MetricsSource(kind, fs.get("path") or c.DEFAULT_METRICS_FILE,
+                             fs.get("kind") or "File", fs.get("format") or "TEXT")
+    if kind == "TensorFlowEvent":
+        return MetricsSource(kind, fs.get("path") or c.DEFAULT_TFEVENT_DIR,
+                             fs.get("kind") or "Directory", fs.get("format") or "")
+    return MetricsSource(kind, fs.get("path") or "", fs.get("kind") or "", fs.get("format") or "")
+
+
+def metrics_formats(mc: dict[str, Any] | None, problems: list[str],
+                    local: bool = True) -> tuple[str, ...]:
+    """Katib's validateMetricsCollector on the defaulted spec (validator.go), plus what a local
+    run cannot collect: PrometheusMetric, Custom and Push need the trial pod, a collector image
+    or Katib's DB manager."""
+    mc = mc or {}
+    src = metrics_source(mc)
     where = "spec.metricsCollectorSpec"
-    if kind != "StdOut" and local:
-        problems.append(f"{where}.collector.kind: {kind!r} is not supported locally; use StdOut "
-                        "(the trial prints name=value lines)")
     source = mc.get("source") or {}
-    if (source.get("fileSystemPath") or source.get("httpGet")) and local:
-        problems.append(f"{where}.source: fileSystemPath/httpGet are not read locally; remove "
-                        "them and print metrics to stdout")
+    fs_where = f"{where}.source.fileSystemPath"
+    if src.kind not in c.COLLECTOR_KINDS:
+        problems.append(f"{where}.collector.kind: invalid metrics collector kind {src.kind!r} "
+                        f"(one of {', '.join(c.COLLECTOR_KINDS)})")
+    elif src.kind not in c.LOCAL_COLLECTOR_KINDS and local:
+        problems.append(f"{where}.collector.kind: {src.kind!r} is not supported locally "
+                        f"({c.REFUSED_COLLECTORS[src.kind]}); use one of "
+                        f"{', '.join(c.LOCAL_COLLECTOR_KINDS)}")
+    if src.kind == "File":
+        if src.path_kind != "File" or not src.path.startswith("/"):
+            problems.append(f"{fs_where}.path: file path where metrics file exists is required "
+                            f"(an absolute path with kind: File, got path {src.path!r}, kind "
+                            f"{src.path_kind!r})")
+        if src.format not in c.FILE_FORMATS:
+            problems.append(f"{fs_where}.format: format of metrics file is required for metrics "
+                            f"collector (one of {', '.join(c.FILE_FORMATS)}, got {src.format!r})")
+        if src.format == "JSON" and source.get("filter") is not None:
+            problems.append(f"{where}.source.filter: filter must be nil when format of metrics "
+                            "file is json (each line is a JSON object; remove the filter)")
+    elif src.kind == "TensorFlowEvent":
+        if src.path_kind != "Directory" or not src.path.startswith("/"):
+            problems.append(f"{where}.source: directory path where tensorflow event files exist "
+                            "is required by .spec.metricsCollectorSpec.source.fileSystemPath.path"
+                            f" (an absolute path with kind: Directory, got {src.path!r}, kind "
+                            f"{src.path_kind!r})")
+        if src.format:
+            problems.append(f"{fs_where}.format: must be empty for TensorFlowEvent, got "
+                            f"{src.format!r}")
+    elif source.get("httpGet") and local and src.kind in c.LOCAL_COLLECTOR_KINDS:
+        problems.append(f"{where}.source.httpGet: not read by the {src.kind} collector; remove it")
     formats = tuple(((source.get("filter") or {}).get("metricsFormat")) or ())
     for i, f in enumerate(formats):
         try:
@@ -266,19 +319,33 @@ def metrics_formats(mc: dict[str, Any] | None, problems: list[str],
     return formats or (c.DEFAULT_METRICS_FORMAT,)
 
 
-def early_stopping(es: dict[str, Any] | None, problems: list[str], local: bool = True
+def early_stopping(es: dict[str, Any] | None, problems: list[str], local: bool = True,
+                   objective: dict[str, Any] | None = None
                    ) -> tuple[MedianStopSettings | None, tuple[tuple[str, str], ...]]:
     if not es:
         return None, ()
     where = "spec.earlyStopping"
     if es.get("algorithmName") in c.SERVED_EARLY_STOPPING:
-        from katib.earlystopping.asha import parse
+        from katib.earlystopping.asha import check_resource_metric, parse
         from katib.suggestion.errors import SuggestionInputError
 
         raw = tuple((str(s.get("name")), str(s.get("value") or ""))
                     for s in es.get("algorithmSettings") or [])
         try:
-            parse(raw)
+            cfg = parse(raw)
+            if objective is not None:  # the service can check this only once trials exist
+                check_resource_metric(cfg, str(objective.get("objectiveMetricName") or ""),
+                                      [str(m) for m in objective.get("additionalMetricNames")
+                                       or []])
+                strategy = next((str(m.get("value")) for m in
+                                 objective.get("metricStrategies") or []
+                                 if isinstance(m, dict) and m.get("name") == cfg.resource_metric),
+                                "latest")
+                if cfg.resource_metric and strategy == "min":
+                    raise SuggestionInputError(
+                        f"early stopping setting resource_metric={cfg.resource_metric!r} needs "
+                        "the trial's last (or largest) value, but objective.metricStrategies "
+                        f"sets {cfg.resource_metric} to min; set it to latest")
         except SuggestionInputError as e:
             problems.append(f"{where}.algorithmSettings: {e}")
         return None, raw

@@ -53,8 +53,10 @@ def pareto_front(points: Sequence[ParetoPoint], cost: str = "parameters") -> lis
     return [p for p in usable if not any(dominates(q, p) for q in usable if q is not p)]
 
 
-def _scatter(points: Sequence[ParetoPoint], cost: str, xlabel: str,
-             colours: dict[str, str]) -> str:
+def scatter_svg(points: Sequence[ParetoPoint], cost: str, xlabel: str,
+                colours: dict[str, str]) -> str:
+    """One inline-SVG scatter of error (y) against the `cost` attribute (x, log scale), the
+    Pareto front filled; `colours` maps arm -> colour. The tune step's report reuses it."""
     usable = [p for p in points if getattr(p, cost) is not None and getattr(p, cost) > 0]
     if not usable:
         return f"<p>no {html.escape(xlabel)} measured</p>"
@@ -136,8 +138,8 @@ def pareto_section(points: Sequence[ParetoPoint], notes: str = "") -> str:
         f"<h3>Pareto report</h3><p>{legend}</p>"
         "<p>Filled markers: the Pareto front (no other network is at least as accurate and at "
         "most as costly on that axis).</p>"
-        f"<div>{_scatter(points, 'parameters', 'parameters', colours)}"
-        f"{_scatter(points, 'latency_ms', 'CPU latency per image (ms)', colours)}</div>"
+        f"<div>{scatter_svg(points, 'parameters', 'parameters', colours)}"
+        f"{scatter_svg(points, 'latency_ms', 'CPU latency per image (ms)', colours)}</div>"
         f"<p>{html.escape(notes)}</p>{''.join(table)}")
 
 

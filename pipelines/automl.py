@@ -13,7 +13,8 @@ and `warm-start`); those steps then only wait, and request no accelerator.
 Reuse and serving (docs/serving.md), all off by default so the default run is unchanged:
 `compress` and `deploy` are run parameters (`dsl.If` steps after evaluate; deploy serves the
 compressed Model when compressing, else the trained one). Fine-tuning is a compile choice,
-`build_pipeline(finetune=True)`: that variant has the run parameters `parent_model_uri`
+`build_pipeline(finetune=True)` (CLI: `compile --finetune`, `run --parent-model DIR`;
+docs/pipeline.md): that variant has the run parameters `parent_model_uri`
 (required: an earlier run's Model, brought in with `dsl.importer`, the KFP way to use an
 existing artifact) and `finetune_mode`. Not a root-level optional artifact input: the KFP UI
 and run API cannot set one and kfp 2.17's local runner refuses one left unset; not a
@@ -37,7 +38,7 @@ from components.ingest import ingest
 from components.nac_search import nac_search
 from components.preflight import preflight
 from components.preprocess import preprocess
-from components.train import train
+from components.train import set_launcher, train
 from components.tune import tune
 from nac import __version__
 from pipelines.options import CHECKPOINT_MOUNT, PipelineOptions
@@ -124,6 +125,23 @@ def _after_training(trained: dsl.PipelineTask, split: dsl.PipelineTask, options:
                                         image=options.image), options)
             served.after(evaluated)
     return evaluated
+
+
+def _workers(options: PipelineOptions) -> dict[str, int]:
+    """train's `workers` argument, only when not the default (the default YAML is unchanged)."""
+    return {"workers": options.train_workers} if options.train_workers != 1 else {}
+
+
+def _launch_as_job(trained: dsl.PipelineTask, options: PipelineOptions) -> None:
+    """train creates an elastic PyTorchJob with the training resources; the checkpoint PVC
+    (mounted above) carries the weights back. It waits within its own pod deadline."""
+    set_launcher(trained, options.launcher, pvc_name=options.checkpoint_pvc,
+                 mount_path=CHECKPOINT_MOUNT, mount_pvc=False,
+                 min_workers=options.min_train_workers, timeout_s=options.katib_wait_s,
+                 cpu=options.training.cpu, memory=options.training.memory,
+                 accelerator=options.accelerator,
+                 accelerator_count=options.accelerator_count if options.accelerator else 0,
+                 toleration_key=options.toleration_key)
 
 
 def _pipeline_config(options: PipelineOptions) -> "dsl.PipelineConfig | None":
@@ -245,12 +263,14 @@ def build_pipeline(options: PipelineOptions | None = None, *,
                         architecture=search.outputs["architecture"],
                         hyperparameters=tuned.outputs["best_hyperparameters"],
                         epochs=train_epochs, seed=seed, checkpoint_dir=checkpoint_root,
-                        run_id=job, **parent)
-        _training(trained, options)
+                        run_id=job, **parent, **_workers(options))
+        _training(trained, options, gpu=options.launcher == "in-pod")  # else the job's pods
         if options.checkpoint_pvc:
             for task in (checked, trained):
                 kubernetes.mount_pvc(task, pvc_name=options.checkpoint_pvc,
                                      mount_path=CHECKPOINT_MOUNT)
+        if options.launcher != "in-pod":
+            _launch_as_job(trained, options)
         return _after_training(trained, split, options, compress=compress,
                                accuracy_budget=accuracy_budget, deploy=deploy,
                                deploy_name=deploy_name, namespace=namespace).outputs["Output"]

@@ -1,12 +1,14 @@
 """`python -m pipelines` / `automl-pipeline`: compile, run locally, submit, predict.
 
-    compile  [--output FILE --image REF --accelerator TYPE|none ...]
+    compile  [--output FILE --image REF --accelerator TYPE|none --finetune ...]
              write the compiled pipeline YAML; the options fix what the cluster is asked for
-             (image, accelerator, CPU/memory, retries, deadlines, checkpoint volume)
+             (image, accelerator, CPU/memory, retries, deadlines, checkpoint volume);
+             --finetune: the variant that fine-tunes an earlier run's Model (automl-finetune.yaml)
     run [--local] [--source URI --label-column NAME --image-shape CxHxW --output-dir DIR
                    --pipeline-root DIR --param NAME=VALUE ...]
              the whole pipeline on this machine through kfp.local (SubprocessRunner,
              use_venv=False; local is the default target, `--local` may be given);
+             `--parent-model DIR [--finetune-mode MODE]` fine-tunes an earlier run's Model;
              ends with `RESULT {"test_error", "wall_seconds", "model_dir"}`
     submit --host URL [--experiment NAME --run-name NAME --namespace NS --token-file F ...
             --param NAME=VALUE ...]
@@ -34,6 +36,10 @@ from pipelines import runner
 
 #: The checked-in compiled pipeline (regenerate with `python -m pipelines compile`).
 COMPILED = Path(__file__).with_name("automl.yaml")
+#: Its fine-tuning variant (`python -m pipelines compile --finetune`), checked in beside it.
+COMPILED_FINETUNE = Path(__file__).with_name("automl-finetune.yaml")
+#: Where `run` copies the trained Model, and the fine-tuned one of `run --parent-model`.
+LOCAL_MODEL, LOCAL_FINETUNED = "local_outputs/model", "local_outputs/model-finetuned"
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -53,7 +59,12 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="compile the pipeline to YAML (options: what the cluster "
                        "is asked for; defaults give the checked-in file)",
                        formatter_class=HelpFormatter)
-    c.add_argument("--output", default=str(COMPILED), help="output file")
+    c.add_argument("--output", help=f"output file (default: {COMPILED.name}; with "
+                   f"--finetune {COMPILED_FINETUNE.name}, both in pipelines/)")
+    c.add_argument("--finetune", action="store_true",
+                   help="compile the fine-tuning variant: run parameters parent_model_uri "
+                        "(required: an earlier run's Model artifact URI, imported with "
+                        "dsl.importer) and finetune_mode (two_stage, freeze, full)")
     c.add_argument("--image", help="image of every step and of Katib trials, REPO:TAG or "
                    "REPO@sha256:DIGEST (default: the versioned ghcr.io trainer image)")
     c.add_argument("--accelerator", help="accelerator resource of the training steps, e.g. "
@@ -80,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
                    "checkpoints (default 10Gi); `none` for no workspace")
     c.add_argument("--checkpoint-pvc", help="an existing PVC for the checkpoints instead of the "
                    "workspace (mounted at /mnt/checkpoints)")
+    c.add_argument("--launcher", choices=("in-pod", "pytorchjob"),
+                   help="where train trains: in its pod (default) or as an elastic PyTorchJob "
+                        "it creates (needs a ReadWriteMany --checkpoint-pvc)")
+    c.add_argument("--train-workers", type=int, help="workers of the final training (default "
+                   "1; pytorchjob: maxReplicas)")
+    c.add_argument("--min-train-workers", type=int, help="pytorchjob: elasticPolicy."
+                   "minReplicas (default 1)")
 
     r = sub.add_parser("run", help="run the whole pipeline (on this machine)",
                        formatter_class=HelpFormatter)
@@ -89,8 +107,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--source", help="data URI (default builtin:digits)")
     r.add_argument("--label-column", help="CSV label column (default label)")
     r.add_argument("--image-shape", help="CxHxW of flat CSV/NPZ rows, e.g. 1x8x8")
-    r.add_argument("--output-dir", default="local_outputs/model",
-                   help="where the final Model artifact is copied")
+    r.add_argument("--output-dir", help=f"where the final Model artifact is copied (default: "
+                   f"{LOCAL_MODEL}; with --parent-model {LOCAL_FINETUNED})")
+    r.add_argument("--parent-model", metavar="DIR",
+                   help="fine-tune from this Model directory of an earlier run (e.g. "
+                        f"{LOCAL_MODEL}): runs the fine-tuning variant of the pipeline")
+    r.add_argument("--finetune-mode", choices=("two_stage", "freeze", "full"),
+                   help="with --parent-model: how train starts from the parent (pipeline "
+                        "default two_stage)")
     r.add_argument("--pipeline-root", default="local_outputs",
                    help="kfp.local pipeline root holding every step's artifacts")
     r.add_argument("--param", action="append", type=_param, default=[], metavar="NAME=VALUE",
@@ -137,7 +161,8 @@ def compile_options(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {}
     for name in ("image", "accelerator", "accelerator_count", "toleration_key", "shm_size",
                  "retries", "retry_backoff", "training_timeout_s", "light_timeout_s",
-                 "workspace_size", "checkpoint_pvc"):
+                 "workspace_size", "checkpoint_pvc", "launcher", "train_workers",
+                 "min_train_workers"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = "" if value == "none" else value
@@ -155,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "compile":
-            path = runner.compile_pipeline(args.output, compile_options(args))
+            output = args.output or (COMPILED_FINETUNE if args.finetune else COMPILED)
+            path = runner.compile_pipeline(output, compile_options(args), finetune=args.finetune)
             print(f"compiled pipeline written to {path}")
             return exit_codes.OK
         if args.command == "run":
@@ -164,8 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                ("image_shape", "image_shape")):
                 if getattr(args, flag) is not None:
                     params[name] = getattr(args, flag)
+            if args.finetune_mode is not None:
+                if args.parent_model is None:
+                    raise ValueError("--finetune-mode needs --parent-model DIR (the Model "
+                                     "to fine-tune from)")
+                params["finetune_mode"] = args.finetune_mode
+            output_dir = args.output_dir or (LOCAL_FINETUNED if args.parent_model
+                                             else LOCAL_MODEL)
             run = runner.run_local(params, pipeline_root=args.pipeline_root,
-                                   output_dir=args.output_dir)
+                                   output_dir=output_dir, parent_model=args.parent_model)
             runner.print_run(run)
             print("RESULT " + json.dumps(run.result()))
             return exit_codes.OK

@@ -110,6 +110,14 @@ class PipelineOptions:
     workspace_size: str = "10Gi"
     #: An existing PVC for the checkpoints instead of the workspace; "" = none.
     checkpoint_pvc: str = ""
+    #: Where train trains: `in-pod` (its own pod) or `pytorchjob` (an elastic PyTorchJob it
+    #: creates and waits for; the weights come back over checkpoint_pvc, which must then be a
+    #: ReadWriteMany PVC: components/_impl/train_job.py, docs/distributed.md).
+    launcher: str = "in-pod"
+    #: Workers of the final training (in-pod: torchrun processes; pytorchjob: maxReplicas)
+    #: and the PyTorchJob's minReplicas.
+    train_workers: int = 1
+    min_train_workers: int = 1
 
     def __post_init__(self) -> None:
         check_image(self.image)
@@ -147,6 +155,15 @@ class PipelineOptions:
         if self.checkpoint_pvc and not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
                                                 self.checkpoint_pvc):
             raise ValueError(f"--checkpoint-pvc {self.checkpoint_pvc!r} is not a PVC name")
+        if self.launcher not in ("in-pod", "pytorchjob"):
+            raise ValueError(f"--launcher {self.launcher!r}: use in-pod or pytorchjob")
+        if self.launcher != "in-pod" and not self.checkpoint_pvc:
+            raise ValueError(f"--launcher {self.launcher} needs --checkpoint-pvc NAME: a "
+                             "ReadWriteMany PVC that the train step and the job's pods both "
+                             "mount (the run's workspace is ReadWriteOnce and per run)")
+        if not 1 <= self.min_train_workers <= self.train_workers:
+            raise ValueError(f"--min-train-workers {self.min_train_workers} / --train-workers "
+                             f"{self.train_workers}: need 1 <= min <= workers")
 
     @property
     def checkpoint_root(self) -> str:

@@ -32,19 +32,26 @@ class PipelineRunError(RuntimeError):
     """The local run failed; the message names the failing step."""
 
 
-def pipeline_parameters() -> dict[str, Any]:
-    """Pipeline parameter name -> (type name, default)."""
-    from pipelines.automl import automl
+def pipeline_parameters(*, finetune: bool = False) -> dict[str, Any]:
+    """Pipeline parameter name -> (type name, default) of the default or fine-tuning variant."""
+    from pipelines.automl import automl, build_pipeline
 
+    pipeline = build_pipeline(finetune=True) if finetune else automl
     return {name: (spec.type, spec.default) for name, spec in
-            automl.component_spec.inputs.items()}
+            pipeline.component_spec.inputs.items()}
 
 
-def coerce_params(params: dict[str, Any]) -> dict[str, Any]:
+def coerce_params(params: dict[str, Any], *, finetune: bool = False) -> dict[str, Any]:
     """Convert CLI strings to the pipeline's parameter types; reject unknown names."""
-    known = pipeline_parameters()
+    from pipelines.automl import FINETUNE_PARAMETERS
+
+    known = pipeline_parameters(finetune=finetune)
     out: dict[str, Any] = {}
     for name, value in params.items():
+        if name in FINETUNE_PARAMETERS and not finetune:
+            raise ValueError(f"pipeline parameter {name!r} exists only in the fine-tuning "
+                             "variant: `run --parent-model DIR` locally, or `compile "
+                             "--finetune` and submit that package")
         if name not in known:
             raise ValueError(f"unknown pipeline parameter {name!r}; known: "
                              f"{', '.join(sorted(known))}")
@@ -57,17 +64,44 @@ def coerce_params(params: dict[str, Any]) -> dict[str, Any]:
         except (KeyError, ValueError):
             raise ValueError(f"pipeline parameter {name}={value!r} is not a valid "
                              f"{kind}") from None
+    if "finetune_mode" in out:  # fail now, not in the train step after the search and tuning
+        from nac.finetune import FinetuneMode
+
+        modes = [m.value for m in FinetuneMode]
+        if out["finetune_mode"] not in modes:
+            raise ValueError(f"finetune_mode {out['finetune_mode']!r}: choose one of "
+                             f"{', '.join(modes)}")
     return out
 
 
-def compile_pipeline(output: str | os.PathLike[str], options: Any = None) -> Path:
+def parent_model_uri(parent_model: str | os.PathLike[str], output_dir: str | os.PathLike[str]
+                     ) -> str:
+    """The `parent_model_uri` of a local fine-tuning run: the absolute path of a Model
+    directory that an earlier run wrote (checked now: a nac-model, not the run's own output)."""
+    from nac.export import read_meta
+
+    parent = Path(parent_model).absolute()
+    if not parent.is_dir():
+        raise FileNotFoundError(f"--parent-model {parent_model}: no such directory; give the "
+                                "Model directory of an earlier run (e.g. local_outputs/model)")
+    read_meta(parent)  # a ModelError (ValueError) names what is missing
+    if parent.resolve() == Path(output_dir).absolute().resolve():
+        raise ValueError(f"--output-dir {output_dir} is the parent Model: the fine-tuned "
+                         "Model would replace it; give another --output-dir")
+    return str(parent)
+
+
+def compile_pipeline(output: str | os.PathLike[str], options: Any = None, *,
+                     finetune: bool = False) -> Path:
     """Compile the pipeline with `options` (a PipelineOptions; default: the checked-in one)
-    to `output` (written atomically)."""
+    to `output` (written atomically); `finetune=True` compiles the fine-tuning variant
+    (pipelines/automl-finetune.yaml with the default options)."""
     from kfp import compiler
 
     from pipelines.automl import automl, build_pipeline
 
-    pipeline = automl if options is None else build_pipeline(options)
+    pipeline = automl if options is None and not finetune else build_pipeline(
+        options, finetune=finetune)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kfp-compile-") as scratch:  # kfp writes a path
@@ -202,8 +236,14 @@ def _local_run_state() -> Iterator[None]:
 
 
 def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
-              output_dir: str | os.PathLike[str] = "local_outputs/model") -> LocalRun:
+              output_dir: str | os.PathLike[str] = "local_outputs/model",
+              parent_model: str | os.PathLike[str] | None = None) -> LocalRun:
     """Run the whole pipeline with kfp.local and copy its Model to `output_dir`.
+
+    `parent_model` (a Model directory of an earlier run) runs the fine-tuning variant
+    (`build_pipeline(finetune=True)`): train starts from that Model (`finetune_mode` in
+    `params`, default two_stage), and the Model records the parent's sha256, data source and
+    classes.
 
     The steps' own logs stream to stdout while they run (kfp's executor-input dumps dropped);
     `print_run` shows the artifacts and metrics afterwards. Compiled without retries:
@@ -217,12 +257,19 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
     from pipelines.automl import build_pipeline
     from pipelines.options import PipelineOptions
 
+    params = dict(params)
+    if parent_model is None and "parent_model_uri" in params:  # --param spelling: same checks
+        parent_model = params.pop("parent_model_uri")
+    if parent_model is not None:
+        params["parent_model_uri"] = parent_model_uri(parent_model, output_dir)
+    finetune = "parent_model_uri" in params
+    params = coerce_params(params, finetune=finetune)
     root = Path(pipeline_root).absolute()
     root.mkdir(parents=True, exist_ok=True)
-    params = coerce_params(params)
     params.setdefault("checkpoint_root", str(root / "checkpoints"))
     with _local_run_state():
-        automl = build_pipeline(dataclasses.replace(PipelineOptions(), retries=0))
+        automl = build_pipeline(dataclasses.replace(PipelineOptions(), retries=0),
+                                finetune=finetune)
         before = set(root.glob("*"))
         # kfp.local rmtree's its workspace after the run: only ever give it a throw-away dir.
         workspace = tempfile.mkdtemp(prefix="kfp-workspace-")
@@ -329,6 +376,7 @@ def submit(host: str, *, package: str | os.PathLike[str], params: dict[str, Any]
     options["namespace"] = namespace or options.get("namespace") or "kubeflow"
     client = kfp.Client(host=host, **options)
     result = client.create_run_from_pipeline_package(
-        str(package), arguments=coerce_params(params), run_name=run_name,
+        str(package), arguments=coerce_params(params, finetune="parent_model_uri" in params),
+        run_name=run_name,
         experiment_name=experiment, namespace=namespace, service_account=service_account)
     return f"{host.rstrip('/')}/#/runs/details/{result.run_id}"

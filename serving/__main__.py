@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from nac import exit_codes
-from nac.cli_help import HelpFormatter
+from nac.cli_help import HelpFormatter, port_number
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,11 +28,45 @@ def parser() -> argparse.ArgumentParser:
                     help="auto (what compress selected, else torch), torch, fp32, fp16, int8, "
                          "pruned")
     ap.add_argument("--http-port", type=int, default=8080, help="HTTP port of the v2 protocol")
+    ap.add_argument("--grpc-port", type=port_number, default=0,
+                    help="also serve the v2 protocol over gRPC (KServe's "
+                         "inference.GRPCInferenceService) on this port; 0 = no gRPC")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per request")
     ap.add_argument("--request-log", action="store_true",
                     help="log every request and its timing (KServe's access and trace logs); "
                          "off by default: at batch 1 the log lines cost more than the model")
+    ap.add_argument("--timing-middleware", action="store_true",
+                    help="keep KServe's per-request timing middleware without --request-log "
+                         "(it only feeds the trace log; dropped by default)")
     return ap
+
+
+def quiet_per_request_logs(app: Any, *, drop_timing: bool = True) -> None:
+    """Drop what KServe does per request only to log it (without --request-log): its timing
+    middleware (two getrusage calls and a route lookup per request, feeding the trace log),
+    uvicorn's access log, the trace log and the gRPC interceptor's "grpc method" line.
+
+    The middleware is removed from the app's list when Starlette builds the middleware stack
+    (at the first request, after KServe added it in RESTServer.create_application).
+    """
+    import logging
+
+    from kserve.logging import KSERVE_LOGGER_NAME, KSERVE_TRACE_LOGGER_NAME
+    from timing_asgi import TimingMiddleware
+
+    for name in ("uvicorn.access", KSERVE_TRACE_LOGGER_NAME):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger(KSERVE_LOGGER_NAME).addFilter(
+        lambda record: not str(record.msg).startswith("grpc method:"))
+    if not drop_timing:
+        return
+    build = app.build_middleware_stack
+
+    def without_timing():
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
+        return build()
+
+    app.build_middleware_stack = without_timing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,19 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.FAILED
     print(f"serve: {args.model_name} ({model.variant}) from {args.model_dir} on port "
           f"{args.http_port}", flush=True)
-    server = ModelServer(http_port=args.http_port, enable_grpc=False, workers=1,
+    server = ModelServer(http_port=args.http_port, grpc_port=args.grpc_port or 8081,
+                         enable_grpc=bool(args.grpc_port), workers=1,
                          enable_latency_logging=args.request_log)
-    if not args.request_log:
-        import logging
-
-        from kserve.logging import KSERVE_TRACE_LOGGER_NAME
-
-        for name in ("uvicorn.access", KSERVE_TRACE_LOGGER_NAME):
-            logging.getLogger(name).setLevel(logging.WARNING)
     from kserve.model_server import app
 
     from serving.model import install_error_shape
 
+    if not args.request_log:
+        quiet_per_request_logs(app, drop_timing=not args.timing_middleware)
     install_error_shape(app)
     server.start([model])
     return exit_codes.OK

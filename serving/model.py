@@ -9,7 +9,10 @@ into one forward pass:
   `[N, C, H, W]` or `[N, C*H*W]` matching the model's input shape; raw values, the model's
   stored normalisation is applied here (as `nac.export.predict` does);
 - outputs: `probabilities` FP32 `[N, K]` and `class_index` INT64 `[N]`; class names are in
-  the model's metadata (`/v2/models/{name}`: parameters.classes) and in `meta.json`.
+  the model's metadata (`/v2/models/{name}`: parameters.classes) and in `meta.json`;
+- the v2 binary tensor extension (raw little-endian bytes after a JSON header of
+  `Inference-Header-Content-Length` bytes; `parameters.binary_data_output` for raw outputs)
+  and the v2 gRPC protocol (`python -m serving --grpc-port`) carry the same tensors.
 
 A bad request raises `kserve.errors.InvalidInput`, which KServe answers with HTTP 400 and the
 protocol's error body `{"error": "<message>"}`; the message names the field and the fix.
@@ -147,10 +150,14 @@ class NACModel(Model):
         probs = np.exp(z)
         probs /= probs.sum(axis=1, keepdims=True)
         top = probs.argmax(axis=1).astype(np.int64)
+        # Raw bytes when the client asked for them (REST binary tensor extension:
+        # parameters.binary_data_output; gRPC: raw_input_contents in, raw_output_contents out).
+        binary = bool(payload.use_binary_outputs)
         p_out = InferOutput(name="probabilities", shape=list(probs.shape), datatype="FP32")
-        p_out.set_data_from_numpy(probs.astype(np.float32), binary_data=False)
+        p_out.set_data_from_numpy(probs.astype(np.float32), binary_data=binary)
         c_out = InferOutput(name="class_index", shape=list(top.shape), datatype="INT64")
-        c_out.set_data_from_numpy(top, binary_data=False)
+        c_out.set_data_from_numpy(top, binary_data=binary)
         return InferResponse(model_name=self.name, infer_outputs=[p_out, c_out],
                              response_id=payload.id or f"{self._id_prefix}-{next(self._counter)}",
-                             parameters={"variant": self.variant})
+                             parameters={"variant": self.variant}, use_binary_outputs=binary,
+                             requested_outputs=payload.request_outputs)

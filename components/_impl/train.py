@@ -14,6 +14,7 @@ from components._impl.artifacts import (
     set_metadata,
 )
 from components._impl.runtime import ensure_writable_dir
+from components._impl.train_job import LauncherConfig, job_image
 from nac.atomic import write_text_atomic
 
 #: Hyperparameters a tune result may carry -> TrainConfig field type.
@@ -81,6 +82,7 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     from nac.export import save_model
     from nac.training import TrainConfig, resolve_device, train
 
+    launch = LauncherConfig.from_env()  # set on the task by components.train.set_launcher
     ckpt = checkpoint_path(checkpoint_dir, run_id, Path(model.path).parent / "checkpoints")
     ensure_writable_dir(ckpt)  # before reading data or building the network
     spec = read_architecture(architecture.path)
@@ -92,8 +94,9 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
     if parent_model is not None:  # fine-tune (nac/finetune.py): the parent's architecture
         from nac.finetune import child_spec, load_parent
 
-        if workers > 1:
-            raise ValueError("parent_model: fine-tuning runs in one process; set workers=1")
+        if workers > 1 or launch.launcher != "in-pod":
+            raise ValueError("parent_model: fine-tuning runs in one process; set workers=1 "
+                             "and the in-pod launcher")
         parent = load_parent(parent_model.path)
         spec = child_spec(parent, len(train_ds.classes), tuple(train_ds.x.shape[1:]))
     config = TrainConfig(epochs=epochs, seed=seed, checkpoint_dir=str(ckpt),
@@ -108,7 +111,12 @@ def run_train(*, train_data: Any, val_data: Any, architecture: Any, hyperparamet
         print(f"train: epoch {r.epoch}/{r.epochs} loss={r.train_loss:.4f} "
               f"accuracy={r.train_accuracy:.4f}{val} ({r.seconds:.1f}s)", flush=True)
 
-    if workers > 1:  # data-parallel on this pod: torchrun processes (docs/distributed.md)
+    if launch.launcher != "in-pod":  # an elastic PyTorchJob, weights back over the PVC
+        from components._impl.train_job import run_job
+
+        result = run_job(spec, fit_ds, val_ds, config, workers=workers, launch=launch,
+                         ckpt=ckpt, run_id=run_id, image=job_image())
+    elif workers > 1:  # data-parallel on this pod: torchrun processes (docs/distributed.md)
         from nac.data import write_dataset
         from nac.distributed.auto import train_with_workers
 

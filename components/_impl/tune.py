@@ -13,8 +13,13 @@ from components._impl.artifacts import (
     write_json,
 )
 from components._impl.reports import trials_markdown
+from components._impl.tune_pareto import (
+    algorithm_settings_from_text,
+    objective_metrics,
+    pareto_page,
+)
 from katib import results_file
-from katib.constants import OBJECTIVE_METRIC, RESULTS_FILE_NAME, check_backend_name
+from katib.constants import MULTI_OBJECTIVE, OBJECTIVE_METRIC, RESULTS_FILE_NAME, check_backend_name
 from katib.experiments import derive_name, hpo_experiment, parse_search_space
 from nac.atomic import write_text_atomic
 
@@ -36,7 +41,8 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
              results: Any, report: Any, metrics: Any, search_space: str, max_trials: int,
              parallel_trials: int, epochs: int, algorithm: str, backend: str, seed: int,
              warm_start_source: Any, experiment_name: str, namespace: str, trial_image: str,
-             data_source: str, timeout_seconds: int) -> str:
+             data_source: str, timeout_seconds: int, pareto: Any = None,
+             algorithm_settings: str = "") -> str:
     from components._image import TRAINER_IMAGE
     from nac.data import read_dataset
 
@@ -51,7 +57,8 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     # Katib's own `tpe`/`random` (hyperopt) know the seed only as `random_state` and reject
     # `seed`; katib.local's service accepts exactly Katib's names for them (docs/katib.md).
     seed_name = "random_state" if algorithm in ("tpe", "random") else "seed"
-    settings: dict[str, Any] = {seed_name: seed}
+    settings: dict[str, Any] = {seed_name: seed, **algorithm_settings_from_text(
+        algorithm_settings)}
     client = None
     if backend == "katib":
         client = client_for(backend, namespace=namespace, workdir=Path(results.path).parent)
@@ -70,6 +77,8 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
         val_data=val, architecture_b64=spec.to_b64(), epochs=epochs, search_space=space,
         max_trials=max_trials, parallel=parallel_trials, algorithm=algorithm,
         settings=settings, seed=seed)
+    if algorithm == MULTI_OBJECTIVE:  # Katib records only the metrics the Experiment names
+        body["spec"]["objective"]["additionalMetricNames"] = objective_metrics(settings)
     workdir = Path(results.path).parent / f"{Path(results.path).name}.katib"
     if client is None:
         client = client_for(backend, namespace=namespace, workdir=workdir)
@@ -85,13 +94,23 @@ def run_tune(*, train_data: Any, val_data: Any, architecture: Any, best_hyperpar
     best_hp = {k: best.assignments[k] for k in names if k in best.assignments}
     write_json(best_hyperparameters.path, best_hp)
     _write_results(results.path, workdir / name, result, space)
-    write_text_atomic(report.path, trials_markdown(
+    page, front = pareto_page(body, result.trials, title=f"Hyperparameter tuning: {name}")
+    if pareto is not None:
+        write_text_atomic(pareto.path, page)
+    markdown = trials_markdown(
         result.trials, objective=OBJECTIVE_METRIC, best_name=best.name, parameters=names,
-        title=f"Hyperparameter tuning: {name}"))
+        title=f"Hyperparameter tuning: {name}")
+    if front is not None:
+        from katib.backends.local.pareto import pareto_markdown
+
+        markdown += "\n## Pareto set\n\n" + pareto_markdown(front) + "\n"
+    write_text_atomic(report.path, markdown)
     succeeded = len(result.succeeded_trials)
-    log_metrics(metrics, {"best_accuracy": best.metric(OBJECTIVE_METRIC) or 0.0,
-                          "trials": float(len(result.trials)),
-                          "trials_succeeded": float(succeeded)})
+    values = {"best_accuracy": best.metric(OBJECTIVE_METRIC) or 0.0,
+              "trials": float(len(result.trials)), "trials_succeeded": float(succeeded)}
+    if front is not None:
+        values["pareto_trials"] = float(len(front["trials"]))
+    log_metrics(metrics, values)
     print(f"tune: best {best.name} accuracy={best.metrics.get(OBJECTIVE_METRIC)} "
           f"{json.dumps(best_hp)}", flush=True)
     return json.dumps(best_hp, separators=(",", ":"))

@@ -18,12 +18,17 @@ trial can be judged at one rung, not at each. Our mapping, recomputed on every
   and with none there is no rule yet (the trial runs to the end, as with medianstop).
 
 Resource unit: Katib's ``start_step`` counts reports of the objective metric, so rungs are in
-reports (epochs when the trial prints one line per epoch).
+reports (epochs when the trial prints one line per epoch). With ``resource_metric`` (a metric
+of ``additionalMetricNames`` the trial reports, e.g. ``epoch``) rungs are in that metric's
+unit instead and :func:`steps_for_rungs` converts them to report counts from the finished
+trials' reporting rate (reports of the objective per unit of the resource).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,6 +64,9 @@ TABLE = SettingsTable(
                 "0..brackets-1 (1 = ASHA)", minimum=1, maximum=_MAX_RUNGS),
         Setting("min_trials_required", "int", DEFAULT_MIN_TRIALS, "values a rung needs "
                 "before it cuts (0: reduction_factor)", minimum=0, maximum=1_000_000),
+        Setting("resource_metric", "str", "", "a metric of additionalMetricNames the trial "
+                "reports with the objective (e.g. epoch): rungs and resources in its unit, "
+                "converted to start_step (empty: reports of the objective)"),
     ),
 )
 
@@ -71,6 +79,7 @@ class AshaConfig:
     rungs: tuple[int, ...]
     brackets: int
     min_trials_required: int
+    resource_metric: str = ""
 
 
 def parse(settings: Iterable[tuple[str, str]]) -> AshaConfig:
@@ -100,7 +109,59 @@ def parse(settings: Iterable[tuple[str, str]]) -> AshaConfig:
         raise SuggestionInputError(
             f"early stopping setting brackets={brackets} exceeds the {len(rungs)} rungs "
             f"({','.join(map(str, rungs))}); lower brackets or raise max_resource")
-    return AshaConfig(eta, rungs, brackets, values["min_trials_required"] or eta)
+    metric = values["resource_metric"]
+    if metric and not all(ch.isalnum() or ch in "-_./" for ch in metric):
+        raise SuggestionInputError(
+            f"early stopping setting resource_metric={metric!r} is not a metric name; name "
+            "one of objective.additionalMetricNames, e.g. resource_metric=epoch")
+    return AshaConfig(eta, rungs, brackets, values["min_trials_required"] or eta, metric)
+
+
+def check_resource_metric(cfg: AshaConfig, objective: str, additional: Sequence[str]) -> None:
+    """``resource_metric`` must be collected: one of the experiment's additional metrics."""
+    if not cfg.resource_metric:
+        return
+    if cfg.resource_metric == objective or cfg.resource_metric not in additional:
+        listed = ", ".join(additional) or "none"
+        raise SuggestionInputError(
+            f"early stopping setting resource_metric={cfg.resource_metric!r} is not in "
+            f"objective.additionalMetricNames ({listed}); add it there and print it with the "
+            f"objective on every report (e.g. '{cfg.resource_metric}=3 {objective}=0.9'), or "
+            "drop the setting to count rungs in reports of the objective")
+
+
+def reporting_rate(finished: Mapping[str, tuple[int, float | None]], cfg: AshaConfig
+                   ) -> float | None:
+    """Reports of the objective per unit of ``resource_metric``: the median over finished
+    trials of (objective reports / final resource value). ``finished``: trial -> (reports,
+    resource value Katib observed, None when absent). None while no finished trial has both.
+
+    A trial that reported the objective but never the resource metric is bad input (the rungs
+    could not be placed), named with the fix.
+    """
+    rates = []
+    for name, (reports, resource) in sorted(finished.items()):
+        if reports and resource is None:
+            raise SuggestionInputError(
+                f"early stopping setting resource_metric={cfg.resource_metric!r}: trial "
+                f"{name!r} finished with {reports} reports of the objective but no value of "
+                f"{cfg.resource_metric!r}; print it on the same line as the objective (e.g. "
+                f"'{cfg.resource_metric}=3'), or drop the setting")
+        if reports and resource is not None and resource > 0:
+            rates.append(reports / resource)
+    return statistics.median(rates) if rates else None
+
+
+def steps_for_rungs(cfg: AshaConfig, rate: float) -> AshaConfig:
+    """``cfg`` with rungs in reports of the objective: rung ``r`` (resource units) is judged at
+    the first report where the resource reached ``r``, ``ceil(r * rate)``. Rungs that land on
+    the same report merge; brackets are capped at the rungs left."""
+    steps: list[int] = []
+    for r in cfg.rungs:
+        step = max(1, math.ceil(r * rate - 1e-9))
+        if not steps or step > steps[-1]:
+            steps.append(step)
+    return dataclasses.replace(cfg, rungs=tuple(steps), brackets=min(cfg.brackets, len(steps)))
 
 
 def rung_values(histories: Mapping[str, Sequence[float]], step: int, maximize: bool

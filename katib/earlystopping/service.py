@@ -127,6 +127,33 @@ def config_from_spec(spec: Any) -> asha.AshaConfig | medianstop.MedianConfig:
     return module.parse((s.name, s.value) for s in spec.algorithm_settings)
 
 
+def _in_reports(cfg: asha.AshaConfig, objective: Any, trials: Any,
+                histories: dict[str, list[float]]) -> asha.AshaConfig | None:
+    """ASHA rungs stated in ``resource_metric`` units -> Katib's start_step (reports of the
+    objective), from the finished trials: the final value of the resource metric Katib sends in
+    each Trial's observation and the objective reports read from the DB manager. None while no
+    trial has finished with both (no rule yet: trials run to the end)."""
+    asha.check_resource_metric(cfg, objective.objective_metric_name,
+                               list(objective.additional_metric_names))
+    finished: dict[str, tuple[int, float | None]] = {}
+    for t in trials:
+        if t.status.condition not in (api_pb2.TrialStatus.SUCCEEDED,
+                                      api_pb2.TrialStatus.EARLYSTOPPED):
+            continue
+        values = [parse_metric(m.value) for m in t.status.observation.metrics
+                  if m.name == cfg.resource_metric]
+        resource = next((v for v in values if v is not None), None)
+        finished[t.name] = (len(histories.get(t.name, ())), resource)
+    rate = asha.reporting_rate(finished, cfg)
+    if rate is None:
+        return None
+    converted = asha.steps_for_rungs(cfg, rate)
+    log.info("rungs %s %s = reports %s (%.3g reports per %s)", cfg.resource_metric,
+             ",".join(map(str, cfg.rungs)), ",".join(map(str, converted.rungs)), rate,
+             cfg.resource_metric)
+    return converted
+
+
 class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
     """ASHA rules from the trials' observation logs; state is only a cache of finished logs."""
 
@@ -162,7 +189,10 @@ class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
             histories = {t.name: self._history(request.db_manager_address, t, metric)
                          for t in request.trials
                          if t.status.condition != api_pb2.TrialStatus.CREATED}
-            rule = asha.rule_for_next(cfg, metric, maximize, histories, len(request.trials))
+            if cfg.resource_metric:
+                cfg = _in_reports(cfg, spec.objective, request.trials, histories)
+            rule = None if cfg is None else asha.rule_for_next(cfg, metric, maximize, histories,
+                                                               len(request.trials))
         reply = api_pb2.GetEarlyStoppingRulesReply()
         if rule is not None:
             reply.early_stopping_rules.add(name=rule.metric, value=repr(rule.value),

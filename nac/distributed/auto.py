@@ -18,8 +18,8 @@ from typing import Any
 
 from nac.distributed.launch import TORCHRUN_ENV, RendezvousSpec, free_port, torchrun_argv
 
-__all__ = ["is_primary", "relaunch_with_workers", "train_auto", "train_with_workers",
-           "under_torchrun"]
+__all__ = ["is_primary", "load_result", "relaunch_with_workers", "train_auto",
+           "train_with_workers", "under_torchrun", "worker_args"]
 
 
 def under_torchrun() -> bool:
@@ -73,6 +73,43 @@ def _micro_batches(batch: int, world_size: int) -> int:
     return world_size
 
 
+def worker_args(config: Any, *, train_dir: Any, val_dir: Any, spec_path: Any, out: Any,
+                micro_batches: int) -> list[str]:
+    """The options of `python -m nac.distributed worker` for this TrainConfig (one list for
+    the local launcher below and the PyTorchJob the train step creates)."""
+    args = ["--data", str(train_dir), "--val-data", str(val_dir),
+            "--architecture", f"@{spec_path}", "--epochs", str(config.epochs),
+            "--batch-size", str(config.batch_size), "--lr", str(config.lr),
+            "--momentum", str(config.momentum), "--weight-decay", str(config.weight_decay),
+            "--label-smoothing", str(config.label_smoothing), "--seed", str(config.seed),
+            "--micro-batches", str(micro_batches), "--checkpoint-dir",
+            str(config.checkpoint_dir), "--out", str(out), "--device", config.device]
+    return args + (["--dropout", str(config.dropout)] if config.dropout is not None else [])
+
+
+def load_result(spec: Any, out: Any, config: Any, doc: dict[str, Any], *, seconds: float,
+                workers: int) -> Any:
+    """A `TrainResult` from rank 0's `model.pt` (weights_only) and `result.json` document."""
+    from pathlib import Path
+
+    import torch
+
+    from nac.model import build_model
+    from nac.training import EpochRecord, TrainResult
+
+    model = build_model(spec, dropout=config.dropout)
+    model.load_state_dict(torch.load(Path(out) / "model.pt", map_location="cpu",
+                                     weights_only=True))
+    model.eval()
+    history = [EpochRecord(**h) for h in doc["history"]]
+    val_loss = next((h.val_loss for h in reversed(history) if h.val_loss is not None), None)
+    return TrainResult(model=model, history=history, val_accuracy=doc["val_accuracy"],
+                       val_loss=val_loss, branch_stats={}, gate_stats=model.gate_values(),
+                       seconds=seconds, parameters=doc["parameters"], device=doc["device"],
+                       resumed_from=doc["resumed_from"],
+                       extra={"workers": workers, "weights_sha256": doc["weights_sha256"]})
+
+
 def train_with_workers(spec: Any, train_dir: str, val_dir: str, config: Any, workers: int,
                        out_dir: str) -> Any:
     """Train on `workers` local torchrun processes; a `TrainResult` like `train`'s.
@@ -84,38 +121,18 @@ def train_with_workers(spec: Any, train_dir: str, val_dir: str, config: Any, wor
     import time
     from pathlib import Path
 
-    import torch
-
     from nac.atomic import write_text_atomic
-    from nac.model import build_model
-    from nac.training import EpochRecord, TrainResult
 
     spec_path = Path(out_dir) / "architecture.json"
     write_text_atomic(spec_path, json.dumps(spec.to_json()))
-    args = ["worker", "--data", train_dir, "--val-data", val_dir,
-            "--architecture", f"@{spec_path}", "--epochs", str(config.epochs),
-            "--batch-size", str(config.batch_size), "--lr", str(config.lr),
-            "--momentum", str(config.momentum), "--weight-decay", str(config.weight_decay),
-            "--label-smoothing", str(config.label_smoothing), "--seed", str(config.seed),
-            "--micro-batches", str(_micro_batches(config.batch_size, workers)),
-            "--checkpoint-dir", str(config.checkpoint_dir), "--out", out_dir,
-            "--device", config.device]
-    if config.dropout is not None:
-        args += ["--dropout", str(config.dropout)]
+    args = ["worker", *worker_args(config, train_dir=train_dir, val_dir=val_dir,
+                                   spec_path=spec_path, out=out_dir,
+                                   micro_batches=_micro_batches(config.batch_size, workers))]
     started = time.perf_counter()
     code = relaunch_with_workers("nac.distributed", args, workers)
     if code != 0:
         raise RuntimeError(f"distributed training on {workers} workers failed (exit {code}); "
                            "the workers' errors are in the log above")
     doc = json.loads((Path(out_dir) / "result.json").read_text())
-    model = build_model(spec, dropout=config.dropout)
-    model.load_state_dict(torch.load(Path(out_dir) / "model.pt", map_location="cpu",
-                                     weights_only=True))
-    model.eval()
-    history = [EpochRecord(**h) for h in doc["history"]]
-    val_loss = next((h.val_loss for h in reversed(history) if h.val_loss is not None), None)
-    return TrainResult(model=model, history=history, val_accuracy=doc["val_accuracy"],
-                       val_loss=val_loss, branch_stats={}, gate_stats=model.gate_values(),
-                       seconds=time.perf_counter() - started, parameters=doc["parameters"],
-                       device=doc["device"], resumed_from=doc["resumed_from"],
-                       extra={"workers": workers, "weights_sha256": doc["weights_sha256"]})
+    return load_result(spec, out_dir, config, doc, seconds=time.perf_counter() - started,
+                       workers=workers)

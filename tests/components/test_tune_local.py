@@ -26,7 +26,8 @@ def data(tmp_path_factory):
 
 
 def _run(tmp_path, data, name, max_trials=2, **kw):
-    out = {k: tmp_path / name / k for k in ("best", "results", "report.md", "metrics")}
+    out = {k: tmp_path / name / k for k in ("best", "results", "report.md", "metrics",
+                                             "pareto.html")}
     best = dsl.Artifact(uri=str(out["best"]))
     results = dsl.Artifact(uri=str(out["results"]))
     report = dsl.Markdown(uri=str(out["report.md"]))
@@ -36,8 +37,10 @@ def _run(tmp_path, data, name, max_trials=2, **kw):
         val_data=dsl.Dataset(uri=str(data / "val")),
         architecture=dsl.Artifact(uri=str(data / "arch.json")), best_hyperparameters=best,
         results=results, report=report, metrics=metrics,
-        search_space=json.dumps([{"name": "lr", "parameterType": "double",
-                                  "feasibleSpace": {"min": "0.05", "max": "0.2"}}]),
+        pareto=dsl.HTML(uri=str(out["pareto.html"])),
+        search_space=kw.pop("search_space", json.dumps([
+            {"name": "lr", "parameterType": "double",
+             "feasibleSpace": {"min": "0.05", "max": "0.2"}}])),
         max_trials=max_trials, parallel_trials=1, epochs=1, **kw)
     return text, out, metrics
 

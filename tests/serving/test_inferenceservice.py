@@ -213,6 +213,22 @@ def test_deploy_dry_run_sends_nothing(api, tmp_path):
     assert validate_inference_service(yaml.safe_load(Path(out.path).read_text()))
 
 
+def test_deploy_of_a_local_model_writes_the_body_and_applies_nothing(api, tmp_path, capsys):
+    """kfp.local gives the Model as a plain path: no cluster could download it, so even with
+    dry_run=False nothing is sent, and the artifact and the log say why and what to do."""
+    out = _Art(tmp_path / "isvc.yaml", "")
+    model = _Art(tmp_path / "model", str(tmp_path / "model"))
+    assert run_deploy(model=model, inference_service=out, name="digits", namespace="ns",
+                      image="", variant="auto", service_account="", min_replicas=1,
+                      max_replicas=1, dry_run=False, api=api) == "digits"
+    assert _FakeApi.calls == [] and out.metadata["applied"] is False
+    assert "path on this machine" in out.metadata["not_applied"]
+    body = validate_inference_service(yaml.safe_load(Path(out.path).read_text()))
+    assert body["spec"]["predictor"]["containers"][0]["env"][0]["value"] == model.uri
+    log = capsys.readouterr().out
+    assert "not applied" in log and f"python -m serving --model-dir {model.path}" in log
+
+
 #: HTTP method of a namespaced custom-object call -> the RBAC verb the API server checks.
 _VERBS = {"POST": "create", "GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 

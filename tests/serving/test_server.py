@@ -93,10 +93,17 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(model_dir):
-    proc, port = _start(model_dir[0])
-    yield port
+def servers(model_dir):
+    """(HTTP port, gRPC port) of one server speaking both."""
+    grpc_port = _free_port()
+    proc, port = _start(model_dir[0], "--grpc-port", str(grpc_port))
+    yield port, grpc_port
     _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return servers[0]
 
 
 def _infer_body(x: np.ndarray, **overrides: object) -> dict:
@@ -148,6 +155,90 @@ def test_unknown_model_and_malformed_json(server):
     assert status == 400 and set(doc) == {"error"} and "JSON" in doc["error"], doc
     status, doc = _request(server, "POST", "/v2/models/nac/infer", {"outputs": []})
     assert status == 400 and "inputs" in doc["error"], doc
+
+
+def _binary_request(port: int, x: np.ndarray) -> tuple[int, dict, bytes]:
+    """v2 binary tensor extension: a JSON header, then the raw little-endian FP32 bytes."""
+    data = np.ascontiguousarray(x, dtype="<f4").tobytes()
+    header = json.dumps({"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
+                                     "parameters": {"binary_data_size": len(data)}}],
+                         "parameters": {"binary_data_output": True}}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/v2/models/nac/infer", header + data,
+                 {"Content-Type": "application/octet-stream",
+                  "Inference-Header-Content-Length": str(len(header))})
+    resp = conn.getresponse()
+    body = resp.read()
+    n = int(resp.getheader("Inference-Header-Content-Length") or len(body))
+    return resp.status, json.loads(body[:n]), body[n:]
+
+
+@pytest.mark.slow
+def test_binary_tensor_extension_and_grpc_answer_what_json_does(servers, model_dir):
+    """The same three rows through v2 JSON, the binary extension (raw outputs asked for) and
+    v2 gRPC with raw_input_contents: identical probabilities; bad shapes are refused with the
+    field named (HTTP 400 {"error"}, gRPC INVALID_ARGUMENT)."""
+    import grpc
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    port, grpc_port = servers
+    x = model_dir[1].x[:3]
+    status, doc = _request(port, "POST", "/v2/models/nac/infer", _infer_body(x))
+    assert status == 200
+    expected = np.asarray(doc["outputs"][0]["data"], dtype=np.float32).reshape(3, 3)
+
+    status, header, raw = _binary_request(port, x)
+    assert status == 200, header
+    outputs = {o["name"]: o for o in header["outputs"]}
+    size = outputs["probabilities"]["parameters"]["binary_data_size"]
+    probs = np.frombuffer(raw[:size], dtype="<f4").reshape(3, 3)
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+    classes = np.frombuffer(raw[size:], dtype="<i8")
+    assert classes.tolist() == expected.argmax(1).tolist()
+    status, doc, _ = _binary_request(port, np.zeros((1, 16), np.float32))  # 64 bytes, wrong shape
+    assert status == 400 and set(doc) == {"error"} and "inputs[0].shape" in doc["error"], doc
+
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32",
+                                                       shape=list(x.shape))
+        resp = stub.ModelInfer(pb.ModelInferRequest(
+            model_name="nac", inputs=[tensor], raw_input_contents=[x.astype("<f4").tobytes()]))
+        assert [o.name for o in resp.outputs] == ["probabilities", "class_index"]
+        np.testing.assert_allclose(np.frombuffer(resp.raw_output_contents[0], dtype="<f4")
+                                   .reshape(3, 3), expected, atol=1e-6)
+        bad = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32",
+                                                    shape=[1, 1, 4, 4])
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ModelInfer(pb.ModelInferRequest(model_name="nac", inputs=[bad],
+                                                 raw_input_contents=[bytes(64)]))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "inputs[0].shape" in info.value.details()
+
+
+def test_per_request_timing_middleware_is_dropped_unless_asked_for():
+    """KServe adds its timing middleware to the app; without --request-log it is removed when
+    Starlette builds the middleware stack (at the first request), unless --timing-middleware."""
+    from fastapi import FastAPI
+    from timing_asgi import TimingClient, TimingMiddleware
+
+    class Client(TimingClient):
+        def timing(self, metric_name, timing, tags) -> None:
+            pass
+    from timing_asgi.integrations import StarletteScopeToName
+
+    from serving.__main__ import quiet_per_request_logs
+
+    kept = []
+    for drop in (True, False):
+        app = FastAPI()
+        app.add_middleware(TimingMiddleware, client=Client(),
+                           metric_namer=StarletteScopeToName(prefix="t", starlette_app=app))
+        quiet_per_request_logs(app, drop_timing=drop)
+        app.build_middleware_stack()
+        kept.append([m.cls for m in app.user_middleware])
+    assert kept == [[], [TimingMiddleware]]
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -68,7 +69,12 @@ class ElasticTrainingJob:
     cpu: str = "2"
     memory: str = "4Gi"
     gpus: int = 0
+    accelerator: str = "nvidia.com/gpu"  # the resource `gpus` counts (e.g. amd.com/gpu)
+    toleration_key: str = ""  # a NoSchedule taint of the accelerator nodes to tolerate
     checkpoint_pvc: str = "automl-checkpoints"
+    #: Where the PVC is mounted; the pipeline's train step mounts it at the same path, so a
+    #: path means the same file in the step and in every worker (components/_impl/train_job.py).
+    checkpoint_mount: str = CHECKPOINT_MOUNT
     service_account: str = "nac-training"
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -88,7 +94,7 @@ def _command(job: ElasticTrainingJob) -> list[str]:
 def _container(job: ElasticTrainingJob) -> dict[str, Any]:
     limits: dict[str, Any] = {"cpu": job.cpu, "memory": job.memory}
     if job.gpus:
-        limits["nvidia.com/gpu"] = job.gpus
+        limits[job.accelerator] = job.gpus
     return {
         "name": CONTAINER, "image": job.image, "command": _command(job),
         # LOGLEVEL=INFO: the elastic agent logs every membership change. The last variable
@@ -99,7 +105,7 @@ def _container(job: ElasticTrainingJob) -> dict[str, Any]:
                 {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"}],
         "resources": {"requests": dict(limits), "limits": dict(limits)},
         "ports": [{"name": "c10d", "containerPort": RDZV_PORT}],
-        "volumeMounts": [{"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT},
+        "volumeMounts": [{"name": "checkpoints", "mountPath": job.checkpoint_mount},
                          {"name": "dshm", "mountPath": "/dev/shm"}],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
                             "capabilities": {"drop": ["ALL"]},
@@ -108,7 +114,10 @@ def _container(job: ElasticTrainingJob) -> dict[str, Any]:
 
 
 def _pod_spec(job: ElasticTrainingJob) -> dict[str, Any]:
+    tolerations = ({"tolerations": [{"key": job.toleration_key, "operator": "Exists",
+                                     "effect": "NoSchedule"}]} if job.toleration_key else {})
     return {
+        **tolerations,
         "serviceAccountName": job.service_account,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                             "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -303,13 +312,19 @@ class TrainingJobClient:
                 raise
 
     def wait(self, kind: str, name: str, *, timeout: float = 24 * 3600,
-             namespace: str | None = None) -> dict[str, Any]:
-        """Block until the job's success condition; raise on its Failed condition."""
+             namespace: str | None = None,
+             on_status: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Block until the job's success condition; raise on its Failed condition.
+
+        `on_status(obj)` sees every object read (to print conditions and replica counts).
+        """
         group, version, plural, success = KINDS[kind]
         namespace = namespace or self.namespace
         deadline = time.monotonic() + timeout
         while True:
             obj = self.api.get_namespaced_custom_object(group, version, namespace, plural, name)
+            if on_status is not None:
+                on_status(obj)
             for cond in (obj.get("status") or {}).get("conditions") or []:
                 if cond.get("status") != "True":
                     continue

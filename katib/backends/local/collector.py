@@ -9,6 +9,11 @@ Semantics copied from Katib's file metrics collector (`parseLogs`) and the trial
   or `latest`; min/max fall back to latest when no value is numeric;
 - if the objective never appears it is recorded as `unavailable` (the trial is then
   MetricsUnavailable).
+
+`MetricsCollector` is the StdOut collector; katib.backends.local.file_collector adds the File
+(TEXT/JSON) and TensorFlowEvent collectors behind the same four calls the runner makes:
+`localize` (where the trial writes), `feed` (each output line), `finish` (the trial ended) and
+`explain` (why its objective is missing).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from katib import constants as c
 from katib.suggestion.metrics import parse_metric
@@ -27,14 +33,18 @@ class _Series:
     """All values reported for one metric, in order."""
 
     latest: str = ""
+    latest_stamp: Any = None  # ordering key of `latest` (Katib's observation timestamp)
     min_text: str | None = None
     max_text: str | None = None
     min_value: float = math.inf
     max_value: float = -math.inf
     numeric: list[float] = field(default_factory=list)
 
-    def add(self, text: str) -> None:
-        self.latest = text
+    def add(self, text: str, stamp: Any = None) -> None:
+        """Record one value; with `stamp` (an orderable timestamp), `latest` is the value with
+        the newest stamp, the later one on a tie (trial_controller_util.go getMetrics)."""
+        if stamp is None or self.latest_stamp is None or not self.latest_stamp > stamp:
+            self.latest, self.latest_stamp = text, stamp
         value = parse_metric(text)
         if value is None:
             return
@@ -61,8 +71,25 @@ class MetricsCollector:
     def objective(self) -> str:
         return self.metric_names[0]
 
+    # ---- the runner's hooks (the File / TensorFlowEvent collectors override them) ---------
+    def localize(self, argv: list[str], env: dict[str, str]
+                 ) -> tuple[list[str], dict[str, str]]:
+        """The trial's command and env as it runs here (StdOut: unchanged)."""
+        return argv, env
+
+    def finish(self) -> None:
+        """The trial ended: read what only exists at the end (StdOut: nothing)."""
+
+    def explain(self, message: str) -> str:
+        """The message of a trial whose objective is missing (StdOut: the runner's)."""
+        return message
+
     def feed(self, line: str) -> list[tuple[str, str]]:
         """Parse one log line; return the (name, value) pairs it reported."""
+        return self.parse_text(line)
+
+    def parse_text(self, line: str, stamp: Any = None) -> list[tuple[str, str]]:
+        """One TEXT line through the filters (parseLogsInTextFormat)."""
         if not any(m in line for m in self.metric_names):
             return []
         found = []
@@ -73,9 +100,13 @@ class MetricsCollector:
                 name = (match.group(1) or "").strip()
                 value = (match.group(2) or "").strip()
                 if name in self.metric_names:
-                    self._series.setdefault(name, _Series()).add(value)
+                    self.record(name, value, stamp)
                     found.append((name, value))
         return found
+
+    def record(self, name: str, value: str, stamp: Any = None) -> None:
+        """One observation of a metric (a MetricLog in Katib's terms)."""
+        self._series.setdefault(name, _Series()).add(value, stamp)
 
     def values(self, name: str) -> list[float]:
         """Numeric values reported so far for a metric, in order (for early stopping)."""

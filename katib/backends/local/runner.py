@@ -8,8 +8,9 @@ It follows Katib's experiment/suggestion controllers (`experiment_controller.go`
   assignments, sending the whole trial history (running ones too; MetricsUnavailable and
   EarlyStopped-without-observation excluded) with every `GetSuggestionsRequest`.
 - The Experiment ends when the objective goal is reached (running trials are killed), when
-  more than `maxFailedTrialCount` trials failed (Failed + MetricsUnavailable), or when
-  `maxTrialCount` trials completed.
+  at least `maxFailedTrialCount` trials (and at least one) failed (Failed +
+  MetricsUnavailable; `status_util.go UpdateExperimentStatusCondition` tests
+  `failed != 0 && failed >= maxFailedTrialCount`), or when `maxTrialCount` trials completed.
 Each trial runs the primary container's `command + args` with `cwd=` its own directory, the
 container env merged over ours, and `cores // parallel` threads (capped by the container's CPU
 limit), so parallel trials share the machine instead of oversubscribing it.
@@ -30,6 +31,7 @@ from typing import Any
 
 from katib.backends.local.collector import MetricsCollector
 from katib.backends.local.earlystop import make_early_stopping
+from katib.backends.local.file_collector import trial_collector
 from katib.backends.local.process import (
     SignalGuard,
     clip,
@@ -191,11 +193,11 @@ class LocalRunner:
                     f"{obj.goal:g})")
         failed = sum(1 for t in self.trials if t.status.counts_as_failed)
         limit = self.exp.max_failed_trial_count
-        if limit is not None and failed > limit:
+        if limit is not None and failed and failed >= limit:
             last = next((t for t in reversed(self.trials) if t.status.counts_as_failed), None)
             detail = f"; last: {last.name} {last.status.value}: {last.message}" if last else ""
             return (Reason.FAILED, "Experiment has failed because max failed count has "
-                    f"reached ({failed} > maxFailedTrialCount {limit}){detail}")
+                    f"reached ({failed} >= maxFailedTrialCount {limit}){detail}")
         if self.max_trials is not None and self._completed() >= self.max_trials:
             return (Reason.MAX_TRIALS_REACHED,
                     "Experiment has succeeded because max trial count has reached")
@@ -242,12 +244,12 @@ class LocalRunner:
                     "KATIB_EXPERIMENT_NAME": self.exp.name})
         env.update(self.cfg.env)
         env.update(command.env)
-        collector = MetricsCollector(self.exp.objective.metric_names,
-                                     self.exp.objective.strategies, self.exp.metrics_formats)
+        collector = trial_collector(self.exp, trial_dir)  # StdOut, File or TensorFlowEvent
+        argv, env = collector.localize(command.argv, env)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                launch_argv(command.argv), cwd=trial_dir, env=env, stdin=subprocess.DEVNULL,
+                launch_argv(argv), cwd=trial_dir, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                 errors="replace", start_new_session=True)
         except OSError as e:
@@ -306,6 +308,7 @@ class LocalRunner:
         rec.seconds = time.monotonic() - run.started
         rec.completion_time = rfc3339()
         with self._lock:
+            run.collector.finish()  # a File/TensorFlowEvent collector reads the trial's files
             observed = run.collector.observation()
             reported = run.collector.objective_reported
             values = run.collector.values(self.exp.objective.metric)
@@ -314,6 +317,8 @@ class LocalRunner:
             observed=observed, reported=reported, stop=run.stop, stop_message=run.stop_message,
             tail=run.tail[-_TAIL_LINES:], log_path=str(run.log_path))
         rec.status, rec.message = classify_trial(ended)
+        if rec.status is TrialStatus.METRICS_UNAVAILABLE and not reported:
+            rec.message = run.collector.explain(rec.message)
         rec.metrics = recorded_metrics(ended, rec.status)
         if rec.status is TrialStatus.SUCCEEDED and self._early is not None:
             with self._lock:
@@ -380,10 +385,11 @@ def _reported(t: TrialRecord, exp: Experiment, base: Path) -> list[float]:
     obj = exp.objective
     log = base / t.log if t.log else None
     if log is not None and log.is_file():
-        collector = MetricsCollector(obj.metric_names, obj.strategies, exp.metrics_formats)
+        collector = trial_collector(exp, log.parent)
         with open(log, encoding="utf-8", errors="replace") as f:
             for line in f:
                 collector.feed(line)
+        collector.finish()
         values = collector.values(obj.metric)
         if values:
             return values

@@ -108,6 +108,20 @@ def _table(algorithm: str, default_sampler: str) -> SettingsTable:
                 aliases=("sigma0",),
             ),
             Setting(
+                "restart_strategy",
+                "str",
+                "none",
+                "cmaes: ipop restarts with a larger population when CMA-ES converges; none",
+            ),
+            Setting(
+                "inc_popsize",
+                "int",
+                2,
+                "cmaes ipop: population multiplier at each restart",
+                minimum=1,
+                maximum=64,
+            ),
+            Setting(
                 "warm_start_source",
                 "str",
                 "",
@@ -146,6 +160,8 @@ class HpoConfig:
     warm_start_top_k: int
     gamma: float | None = None  # hyperopt's TPE split quantile (Katib's `tpe` setting)
     prior_weight: float | None = None
+    restart_strategy: str = "none"  # cmaes: "ipop" or "none" (Katib's optuna/goptuna setting)
+    inc_popsize: int = 2
 
 
 def _from_hyperopt(algorithm: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +186,27 @@ TABLES: dict[str, SettingsTable] = {
     **{name: SettingsTable(name, _HYPEROPT_SETTINGS[name]) if name in _HYPEROPT_SETTINGS
        else _table(name, sampler) for name, sampler in BUILTIN_SAMPLERS.items()},
 }
+
+
+# Katib v0.19.0 pkg/suggestion/v1beta1/optuna/service.py _validate_cmaes_setting accepts
+# restart_strategy "ipop", "None" or "none" and refuses anything else with this message;
+# convert_algorithm_spec maps "None"/"none" to no restarts.
+_RESTARTS = {"ipop": "ipop", "None": "none", "none": "none"}
+
+
+def _check_restart(values: dict[str, Any], sampler: str) -> None:
+    """restart_strategy: Katib's accepted values and message; only CMA-ES restarts."""
+    raw = values.get("restart_strategy", "none")
+    strategy = _RESTARTS.get(raw)
+    if strategy is None:
+        raise SuggestionInputError(
+            f"algorithm setting restart_strategy={raw!r} is invalid: restart_strategy {raw} "
+            "is not supported in CMAES optimization; use ipop or none")
+    if strategy == "ipop" and sampler != "cmaes":
+        raise SuggestionInputError(
+            f"algorithm setting restart_strategy=ipop applies to sampler=cmaes only (this "
+            f"experiment samples with {sampler}); set sampler=cmaes or drop restart_strategy")
+    values["restart_strategy"] = strategy
 
 
 def _gp_available() -> bool:
@@ -215,6 +252,7 @@ class OptunaAlgorithm(Algorithm):
                     "does not provide (or the server runs without --allow-scipy); use "
                     "sampler=tpe"
                 )
+        _check_restart(values, sampler)
         seed = values["seed"]
         return table.fill(HpoConfig, values, sampler=sampler,
                           seed=_default_seed(experiment.name) if seed is None else seed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from katib.constants import BUILTIN_SAMPLERS, NAC, WARM_START
+from katib.constants import BUILTIN_SAMPLERS, HYPERBAND, NAC, WARM_START
 
 from ..errors import SuggestionInputError
 from .base import Algorithm
@@ -26,6 +26,12 @@ def _optuna() -> Algorithm:
     return OptunaAlgorithm()
 
 
+def _hyperband() -> Algorithm:
+    from .hyperband import HyperbandAlgorithm
+
+    return HyperbandAlgorithm()
+
+
 def _multiobjective() -> Algorithm:
     from .multiobjective import MultiObjectiveAlgorithm
 
@@ -37,6 +43,7 @@ _FACTORIES: dict[str, tuple[str, Callable[[], Algorithm]]] = {
     WARM_START: ("optuna", _optuna),
     **{name: ("optuna", _optuna) for name in BUILTIN_SAMPLERS},
     "multi-objective": ("multiobjective", _multiobjective),
+    HYPERBAND: ("hyperband", _hyperband),
 }
 
 ALGORITHM_NAMES: tuple[str, ...] = tuple(_FACTORIES)

@@ -243,6 +243,13 @@ def make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
         )
     with warnings.catch_warnings():  # source_trials is "experimental" in optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # optuna 5 marks sigma0 deprecated
+        if cfg.restart_strategy == "ipop":  # optuna >= 4.4 ignores its own restart_strategy
+            from .cma_restarts import IpopCmaEsSampler
+
+            return IpopCmaEsSampler(inc_popsize=cfg.inc_popsize, restart_seed=cfg.seed,
+                                    seed=seed, sigma0=cfg.sigma, source_trials=source,
+                                    warn_independent_sampling=False)
         return optuna.samplers.CmaEsSampler(
             seed=seed,
             sigma0=cfg.sigma,

@@ -96,6 +96,39 @@ class TestMultiObjective(AlgorithmContract):
         return {**super().metrics(values, i), "size": str(float(values["w"]) + i % 3)}
 
 
+class TestHyperband(AlgorithmContract):
+    """Katib's settings (r_l=9, eta=3: brackets 9@1 3@3 1@9, 5@3 2@9, 3@9) on the mixed space
+    plus the resource parameter; the history is the algorithm's own trials (it promotes by
+    their objective and ignores trials it did not name)."""
+
+    algorithm = "hyperband"
+    settings: ClassVar[dict[str, str]] = {"r_l": "9", "eta": "3", "resource_name": "epochs",
+                                          "random_state": "4"}
+    history_size = 9  # the first rung, finished: the reply is its best, promoted
+
+
+    def parameters(self) -> list[api_pb2.ParameterSpec]:
+        return [*MIXED, T.parameter("epochs", T.INT, low="1", high="9")]
+
+    def experiment(self, **settings: str) -> api_pb2.Experiment:
+        exp = super().experiment(**settings)
+        exp.spec.parallel_trial_count = 9  # Katib: at least eta ** s_max
+        return exp
+
+    def history(self, exp: api_pb2.Experiment, n: int, seed: int = 0) -> list[api_pb2.Trial]:
+        registry, trials = AlgorithmRegistry(), []
+        for i in range(n):
+            ((name, values, _),) = suggest(registry, T.request(exp, trials))
+            trials.append(T.trial(name, values, metrics=self.metrics(values, i + 1000 * seed),
+                                  completion_time=T.rfc3339(i)))
+        return trials
+
+    def check_assignment(self, exp: api_pb2.Experiment, name: str, values: dict[str, str],
+                         labels: dict[str, str]) -> None:
+        super().check_assignment(exp, name, values, labels)
+        assert values["epochs"] in {"1", "3", "9"} and "-hb" in name and len(name) <= 63
+
+
 class TestNac(AlgorithmContract):
     """The space is nasConfig: an architecture of the configured ops, iteration, seed."""
 

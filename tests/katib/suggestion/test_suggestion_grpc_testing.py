@@ -53,18 +53,21 @@ def test_validate_ok_and_nac_ok() -> None:
     [
         (T.hpo_experiment(settings={"bogus": "1"}),
          "unknown algorithm setting 'bogus' for algorithm 'warm-start'; known settings: "
-         "n_ei_candidates, n_startup_trials, sampler, seed, sigma, warm_start_source, "
-         "warm_start_top_k, warm_start_type"),
+         "inc_popsize, n_ei_candidates, n_startup_trials, restart_strategy, sampler, seed, "
+         "sigma, warm_start_source, warm_start_top_k, warm_start_type"),
         (T.hpo_experiment(settings={"n_startup_trials": "-1"}),
          "algorithm setting n_startup_trials='-1' is invalid (below the minimum 0); "
          "allowed: integer in [0, 10000]"),
         (T.hpo_experiment(settings={"sampler": "annealing"}),
          "algorithm setting sampler='annealing' is invalid (not a supported choice); "
          "allowed: one of tpe, multivariate-tpe, random, cmaes, grid, gp, qmc"),
-        (T.hpo_experiment(algorithm="hyperband"),
-         "algorithmName 'hyperband' is not served by this suggestion service; supported: nac, "
+        (T.hpo_experiment(algorithm="pbt"),
+         "algorithmName 'pbt' is not served by this suggestion service; supported: nac, "
          "warm-start, random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization, "
-         "multi-objective"),
+         "multi-objective, hyperband"),
+        (T.hpo_experiment(algorithm="hyperband"),
+         "r_l and resource_name must be set. (algorithmSettings r_l: the largest resource, "
+         "e.g. \"9\"; resource_name: the parameter receiving it, e.g. \"epochs\")"),
         (T.hpo_experiment(parameters=[T.parameter("lr", T.DOUBLE, low="0.5", high="0.1")]),
          "parameter 'lr': feasibleSpace.min=0.5 is greater than max=0.1"),
         (T.hpo_experiment(parameters=[T.parameter("lr", T.DOUBLE, low="0", high="1",

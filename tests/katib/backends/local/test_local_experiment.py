@@ -93,7 +93,7 @@ def test_misspelt_field_gets_a_suggestion() -> None:
 
 @pytest.mark.parametrize(("algorithm", "expected"), [
     ("enas", "'enas' cannot run locally: it needs Katib's ENAS controller; use 'nac'"),
-    ("hyperband", "'hyperband' cannot run locally: use 'tpe', 'random' or 'warm-start'"),
+    ("pbt", "'pbt' cannot run locally: population-based training needs Katib's checkpoint"),
     ("bogus", "unknown algorithm 'bogus' (available locally: random, grid, tpe"),
 ])
 def test_unservable_algorithms_are_refused_with_alternatives(algorithm: str,
@@ -156,10 +156,10 @@ def test_early_stopping_settings_validated_like_medianstop() -> None:
 
 def test_metrics_collector_checks() -> None:
     doc = hpo()
-    doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "File"}, "source": {
+    doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "Custom"}, "source": {
         "filter": {"metricsFormat": ["(only-one-group)", "([unclosed"]}}}
     msg = _problems(doc)
-    assert "spec.metricsCollectorSpec.collector.kind: 'File' is not supported locally" in msg
+    assert "spec.metricsCollectorSpec.collector.kind: 'Custom' is not supported locally" in msg
     assert "metricsFormat[0]: needs two groups (name and value)" in msg
     assert "metricsFormat[1]: invalid regex" in msg
 

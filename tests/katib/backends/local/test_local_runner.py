@@ -66,18 +66,31 @@ def test_cli_runs_grid_and_prints_result_line(tmp_path: Path) -> None:
 
 
 def test_failing_trial_is_reported_with_its_output(tmp_path: Path) -> None:
-    doc = hpo(args=["--fail-on", "0.2"], maxFailedTrialCount=1)
+    doc = hpo(args=["--fail-on", "0.2"], maxFailedTrialCount=2)
     result = _run(doc, tmp_path)
     failed = [t for t in result.trials if t.status is TrialStatus.FAILED]
     assert [t.assignments["x"] for t in failed] == ["0.2"]
     assert failed[0].message.startswith("exit code 1; last output:")
     assert "Traceback: boom (simulated failure)" in failed[0].message
-    assert result.reason == "ExperimentMaxTrialsReached"  # 1 failure is not > 1
+    assert result.reason == "ExperimentMaxTrialsReached"  # 1 failure is below 2
     assert result.best.assignments == {"x": "0.4"}
 
 
+def test_one_failure_reaches_max_failed_trial_count_one(tmp_path: Path) -> None:
+    """Katib ends the Experiment when `failed != 0 && failed >= maxFailedTrialCount`
+    (kubeflow/katib@v0.19.0 pkg/controller.v1beta1/experiment/util/status_util.go
+    UpdateExperimentStatusCondition): with maxFailedTrialCount 1 the first failure ends it."""
+    doc = hpo(args=["--fail-on", "0.2"], maxFailedTrialCount=1, parallelTrialCount=1)
+    result = _run(doc, tmp_path)
+    assert result.reason == "ExperimentFailed"
+    # No trial starts after the first failure (parallel 1: it is the last one).
+    assert [t.status for t in result.trials].count(TrialStatus.FAILED) == 1
+    assert result.trials[-1].status is TrialStatus.FAILED
+    assert result.trials[-1].assignments["x"] == "0.2"
+
+
 def test_too_many_failures_fail_the_experiment(tmp_path: Path) -> None:
-    proc = _cli(tmp_path, hpo(args=["--exit", "3"], maxFailedTrialCount=1), "--quiet")
+    proc = _cli(tmp_path, hpo(args=["--exit", "3"], maxFailedTrialCount=2), "--quiet")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     summary = json.loads(out.strip().splitlines()[-1][len("RESULT "):])
