@@ -3,14 +3,14 @@
 
 Data: 9,716 de-duplicated 28x28 silhouettes (nac.data.readers.animal_mnist), split per class
 into a fixed test pool (20%) and a training pool; by default (sized like nac_cifar10.py's
-defaults for a heavily shared 2-vCPU machine) 50 training and 100 test images per class,
-downscaled 4x4 to 7x7, shift 1 px augmentation (no flips: silhouettes face one way); the same
-search and final settings as nac_cifar10.py's defaults.
+defaults) 200 training and 190 test images per class (the test pool holds about 194),
+downscaled 2x2 to 14x14, shift 1 px augmentation (no flips: silhouettes face one way); the
+same search and final settings as nac_cifar10.py's defaults.
 `--full` uses every image at 28x28 and the GPU-scale settings of
 nac_cifar10.py --full.
 
-    .venv/bin/python benchmarks/nac_animals.py [--train-per-class 50] [--test-per-class 100]
-        [--size 7] [--seeds 3] [--jobs 3] [--final-epochs 3] [--batch 20] [--out DIR] [--full]
+    .venv/bin/python benchmarks/nac_animals.py [--train-per-class 200] [--test-per-class 190]
+        [--size 14] [--seeds 3] [--jobs 3] [--final-epochs 15] [--batch 64] [--out DIR] [--full]
 
 Ends with one line `RESULT {json}` with the same keys as nac_cifar10.py.
 """
@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     import nac_compare as bench
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_arm_arguments(p, size=7, sizes=(7, 14, 28), out="/tmp/nac_animals")
+    bench.add_arm_arguments(p, size=14, sizes=(7, 14, 28), out="/tmp/nac_animals",
+                            test_per_class=190)
     args = p.parse_args(argv)
     started = time.perf_counter()
 

@@ -4,21 +4,22 @@ CNN, all trained with one final recipe, >= 3 seeds, plus NAC with weight inherit
 Data: the JPEG class folders of ../shared/data/cifar10 (train/, test/), read through the
 project's own image-folder ingest (`nac.data.ingest(<folder>)`). The ingest of the whole
 50,000-image train folder is timed (wall seconds, and the process's peak RSS before and after,
-measured before torch is imported). Then, by default (sized so it finishes in about 35
-minutes on a 2-vCPU VM shared with six other engineers' jobs, load average ~20, with 3 worker
-processes): 50 train images per class (40 search-train / 10 search-val; the final runs fit on
-all 50), 100 official test images per class, every image downscaled 4x4 to 8x8 (box filter),
-shift 1 px + horizontal flip augmentation, batch 20; search: the small-images preset with a
-12-channel stem, 3 iterations of 2 epochs (inheriting: 2 + 1 + 1); final: 3 epochs. This is
-far too little training for CIFAR-10 errors to mean much (see docs/nac.md); on a quiet
-machine use e.g. `--size 16 --train-per-class 500 --final-epochs 20`.
+measured before torch is imported). Then, by default (sized to about 3,900 core-seconds,
+i.e. about 33 minutes on a quiet 2-vCPU machine with 3 worker processes; measured in
+docs/nac.md): 200 train images per class (160 search-train / 40 search-val; the final runs fit
+on all 200), 500 official test images per class, every image downscaled 2x2 to 16x16 (box
+filter), shift 1 px + horizontal flip augmentation, batch 64; search: the small-images preset
+with a 16-channel stem, 3 iterations of 4 epochs (inheriting: 4 + 2 + 2); final: 15 epochs.
+That is still short training for CIFAR-10 (about 40% accuracy); more with e.g.
+`--train-per-class 500 --final-epochs 30` (hours here).
 `--full` is the GPU setting: all 50,000 / 10,000 images at 32x32, the AMLA
 construction (5 iterations of 10 epochs, 64-channel 1x1 stem with LRN, 2+2+2 cells, caps 7/6/2)
 and 60 final epochs; no run of it is reported here.
 
     .venv/bin/python benchmarks/nac_cifar10.py [--data ../shared/data/cifar10] [--full]
-        [--train-per-class 50] [--test-per-class 100] [--size 8] [--seeds 3] [--jobs 3]
-        [--final-epochs 3] [--search-epochs 2] [--inherit-epochs 1] [--batch 20] [--out DIR]
+        [--train-per-class 200] [--test-per-class 500] [--size 16] [--seeds 3] [--jobs 3]
+        [--final-epochs 15] [--search-epochs 4] [--inherit-epochs 2] [--batch 64] [--stem 16]
+        [--out DIR]
 
 Ends with one line `RESULT {json}` (errors as fractions; core-seconds are CPU seconds of the
 worker process that ran the step, so they are comparable across a busy and a quiet machine).
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent
                                           / "shared" / "data" / "cifar10"))
-    bench.add_arm_arguments(p, size=8, sizes=(8, 16, 32), out="/tmp/nac_cifar10")
+    bench.add_arm_arguments(p, size=16, sizes=(8, 16, 32), out="/tmp/nac_cifar10",
+                            test_per_class=500)
     args = p.parse_args(argv)
     started = time.perf_counter()
 

@@ -36,21 +36,27 @@ from nac.data.preprocess import fit_normalization
 ARMS = ("nac", "nac_inherit", "initial", "random", "random_eq", "handdesigned")
 
 
-def add_arm_arguments(p: Any, *, size: int, sizes: tuple[int, ...], out: str) -> None:
-    """The options every comparison benchmark shares (sizing, seeds, recipe, output)."""
+def add_arm_arguments(p: Any, *, size: int, sizes: tuple[int, ...], out: str,
+                      test_per_class: int) -> None:
+    """The options every comparison benchmark shares (sizing, seeds, recipe, output).
+
+    Defaults: the size measured in docs/nac.md (2,000 training images, 15 final epochs, 4-epoch
+    truncated search runs, 2-epoch inheriting ones, batch 64, a 16-channel stem): about 3,900
+    core-seconds, so about 33 minutes on a quiet 2-vCPU machine with 3 worker processes."""
     p.add_argument("--full", action="store_true", help="GPU scale (see the module docstring)")
-    p.add_argument("--train-per-class", type=int, default=50)
-    p.add_argument("--test-per-class", type=int, default=100)
+    p.add_argument("--train-per-class", type=int, default=200)
+    p.add_argument("--test-per-class", type=int, default=test_per_class)
     p.add_argument("--size", type=int, default=size, choices=sizes)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--jobs", type=int, default=3, help="worker processes (one seed each)")
-    p.add_argument("--final-epochs", type=int, default=3)
-    p.add_argument("--search-epochs", type=int, default=2)
-    p.add_argument("--inherit-epochs", type=int, default=1)
+    p.add_argument("--final-epochs", type=int, default=15)
+    p.add_argument("--search-epochs", type=int, default=4)
+    p.add_argument("--inherit-epochs", type=int, default=2)
     p.add_argument("--iterations", type=int, default=3)
-    p.add_argument("--stem", type=int, default=12)
-    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--stem", type=int, default=16)
+    p.add_argument("--batch", type=int, default=64)
     p.add_argument("--out", default=out)
+
 
 def stratified(y: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
     """Up to `per_class` row indices of every class (all when None), shuffled with `seed`."""
