@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 
 from katib.api import api_pb2, api_pb2_grpc
+from katib.suggestion._lru import LRU
 from katib.suggestion.errors import SuggestionInputError
 from katib.suggestion.metrics import parse_metric
 
@@ -31,7 +31,7 @@ from .rules import GREATER, LESS
 log = logging.getLogger("katib.earlystopping")
 ALGORITHMS = (asha.ALGORITHM, medianstop.ALGORITHM)
 _DB_TIMEOUT = 30.0
-_CACHE = 10_000
+_CACHE = 10_000  # finished trials' logs kept (one list of floats each)
 _FINISHED = {api_pb2.TrialStatus.SUCCEEDED, api_pb2.TrialStatus.EARLYSTOPPED,
              api_pb2.TrialStatus.FAILED, api_pb2.TrialStatus.KILLED}
 _COMPARISON = {LESS: api_pb2.LESS, GREATER: api_pb2.GREATER}
@@ -155,13 +155,18 @@ def _in_reports(cfg: asha.AshaConfig, objective: Any, trials: Any,
 
 
 class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
-    """ASHA rules from the trials' observation logs; state is only a cache of finished logs."""
+    """ASHA rules from the trials' observation logs; state is only a cache of finished logs.
+
+    The cache is the project's one bounded :class:`~katib.suggestion._lru.LRU` (at most
+    ``cache_size`` logs, keyed by DB manager, trial and metric): an evicted log is re-read from
+    the DB manager, so the bound costs a round trip, never a wrong rule.
+    """
 
     def __init__(self, logs: ObservationSource = db_manager_logs,
-                 status: TrialStatusWriter | None = None) -> None:
+                 status: TrialStatusWriter | None = None, *, cache_size: int = _CACHE) -> None:
         self._logs = logs
         self._status = status or kubernetes_trial_status
-        self._cache: OrderedDict[tuple[str, str, str], list[float]] = OrderedDict()
+        self._cache: LRU[tuple[str, str, str], list[float]] = LRU(cache_size)
         self._lock = threading.Lock()
         self.stopped: list[str] = []
 
@@ -214,7 +219,7 @@ class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
 
     def _history(self, address: str, trial: Any, metric: str) -> list[float]:
         key = (address, trial.name, metric)
-        with self._lock:
+        with self._lock:  # LRU is not thread-safe: a hit reorders it
             hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -223,6 +228,4 @@ class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
         if trial.status.condition in _FINISHED:
             with self._lock:
                 self._cache[key] = values
-                while len(self._cache) > _CACHE:
-                    self._cache.popitem(last=False)
         return values

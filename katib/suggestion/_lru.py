@@ -1,11 +1,15 @@
-"""The one bounded cache of the suggestion service: least-recently-used eviction, optional age.
+"""The project's one bounded cache: least-recently-used eviction, optional age.
 
-Every cache the service keeps (replies, trial views, optuna studies, parsed trials, decoded
-architectures, restructurings, warm-start priors) is an :class:`LRU`, so each is bounded (a
-Katib suggestion pod's default memory limit is 100Mi) and evicts the same way. Caches here
-only save work: an evicted or expired entry is recomputed from the request, never lost
-state. ``max_age_s`` is for entries read from outside the request (a warm-start source that
-grows while the Experiment runs is re-read once its entry is older than that).
+Every cache the suggestion service keeps (replies, trial views, optuna studies, parsed trials,
+decoded architectures, restructurings, warm-start priors) and the early-stopping service's
+finished-trial logs (``katib.earlystopping.service``) is an :class:`LRU`, so each is bounded (a
+Katib suggestion pod's default memory limit is 100Mi) and evicts the same way. It stays in
+``katib.suggestion`` because the early-stopping service already depends on that package's
+light modules (``errors``, ``metrics``) and ``katib.suggestion`` imports nothing heavy eagerly.
+The class is not thread-safe (a hit reorders it): callers sharing one across threads lock it.
+Caches here only save work: an evicted or expired entry is recomputed from the request,
+never lost state. ``max_age_s`` is for entries read from outside the request (a warm-start
+source that grows while the Experiment runs is re-read once its entry is older than that).
 """
 
 from __future__ import annotations

@@ -5,8 +5,16 @@ Semantics copied from Katib's file metrics collector (`parseLogs`) and the trial
 - only lines containing one of the metric names are parsed;
 - every filter regex (the default `([\\w|-]+)\\s*=\\s*(...)` or the Experiment's
   `metricsFormat`) is applied with find-all; group 1 is the name, group 2 the value;
+- a line whose text up to its first space parses as an RFC3339Nano time carries that time, any
+  other line Go's zero time, 0001-01-01T00:00:00Z (`parseLogsInTextFormat`: Katib's StdOut
+  collector is the File collector on the `1>metrics.log 2>&1` redirect of the trial's command,
+  TEXT format);
 - per metric the observation is picked by its strategy: `min` / `max` over the numeric values
-  or `latest`; min/max fall back to latest when no value is numeric;
+  or `latest`, the value with the newest time, the later line on a tie (the DB manager returns
+  the logs `ORDER BY time` and `getMetrics` keeps a value unless an earlier one is strictly
+  newer). So a timestamped line beats every line printed without one, whatever the print
+  order, and without any timestamps `latest` is the last line printed. min/max fall back to
+  latest when no value is numeric;
 - if the objective never appears it is recorded as `unavailable` (the trial is then
   MetricsUnavailable).
 
@@ -22,10 +30,36 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from katib import constants as c
 from katib.suggestion.metrics import parse_metric
+
+#: Go's time.Time{} (0001-01-01T00:00:00Z), the time of a metric without a timestamp.
+ZERO_TIME = (-62135596800, 0)
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?"
+                      r"(Z|[+-]\d{2}:\d{2})$")
+
+
+def rfc3339_key(text: str) -> tuple[int, int] | None:
+    """(epoch seconds, nanoseconds) of an RFC3339Nano time, or None (Go's time.Parse fails)."""
+    m = _RFC3339.match(text)
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    try:
+        moment = datetime.fromisoformat(m.group(1) + zone)
+    except ValueError:
+        return None
+    return int(moment.timestamp()), int((m.group(2) or "0").ljust(9, "0"))
+
+
+def text_line_stamp(line: str) -> tuple[int, int]:
+    """The time Katib's parseLogsInTextFormat gives a TEXT line: `strings.SplitN(line, " ", 2)`
+    and, when there are two parts, the first parsed as RFC3339Nano; otherwise ZERO_TIME."""
+    head, sep, _ = line.partition(" ")
+    return (rfc3339_key(head) if sep else None) or ZERO_TIME
 
 
 @dataclass
@@ -85,8 +119,9 @@ class MetricsCollector:
         return message
 
     def feed(self, line: str) -> list[tuple[str, str]]:
-        """Parse one log line; return the (name, value) pairs it reported."""
-        return self.parse_text(line)
+        """Parse one log line, stamped with its leading time (if any); return the (name, value)
+        pairs it reported."""
+        return self.parse_text(line, text_line_stamp(line))
 
     def parse_text(self, line: str, stamp: Any = None) -> list[tuple[str, str]]:
         """One TEXT line through the filters (parseLogsInTextFormat)."""

@@ -28,35 +28,22 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from katib import constants as c
-from katib.backends.local.collector import MetricsCollector
+from katib.backends.local.collector import (
+    ZERO_TIME,
+    MetricsCollector,
+    rfc3339_key,
+    text_line_stamp,
+)
 from katib.validation import Experiment
 from katib.validation_rules import MetricsSource, metrics_source
 
-#: Go's time.Time{} (0001-01-01T00:00:00Z), the time of a metric without a timestamp.
-ZERO_TIME = (-62135596800, 0)
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?"
-                      r"(Z|[+-]\d{2}:\d{2})$")
 #: An absolute path inside an argument or env value (after `=`, `:` or at the start).
 _ABS_PATH = re.compile(r"(?:^|(?<=[=:,]))/[^\s=:,;'\"]*")
-
-
-def rfc3339_key(text: str) -> tuple[int, int] | None:
-    """(epoch seconds, nanoseconds) of an RFC3339Nano time, or None (Go's time.Parse fails)."""
-    m = _RFC3339.match(text)
-    if m is None:
-        return None
-    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
-    try:
-        moment = datetime.fromisoformat(m.group(1) + zone)
-    except ValueError:
-        return None
-    return int(moment.timestamp()), int((m.group(2) or "0").ljust(9, "0"))
 
 
 def json_time_key(value: Any) -> tuple[int, int] | None:
@@ -189,9 +176,7 @@ class FileMetricsCollector(_LocalFiles):
             if self.source.format == "JSON":
                 found += self._json_line(line, number)
                 continue
-            head, sep, _ = line.partition(" ")
-            stamp = (rfc3339_key(head) if sep else None) or ZERO_TIME
-            found += self.parse_text(line, stamp)
+            found += self.parse_text(line, text_line_stamp(line))
         return found
 
     def _json_line(self, line: str, number: int) -> list[tuple[str, str]]:

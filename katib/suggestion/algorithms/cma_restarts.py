@@ -1,11 +1,26 @@
-"""CMA-ES with IPOP restarts (setting ``restart_strategy: ipop``), on optuna's CmaEsSampler.
+"""CMA-ES samplers on optuna's CmaEsSampler: a warm start from the history, and IPOP restarts.
 
-Why this exists: Katib v0.19.0's ``cmaes`` takes ``restart_strategy`` (``ipop`` or
-``none``; its optuna service pins optuna 3.3.0, whose CmaEsSampler restarts with a population
-``inc_popsize`` times larger each time the CMA optimizer meets a stopping criterion; its
-goptuna service does the same with factor 2). Optuna deprecated that argument in 4.4 and from
-then on silently ignores it, so passing it through would accept the setting and do nothing.
-This subclass restores the behaviour (IPOP-CMA-ES, Auger & Hansen 2005):
+**Warm start** (:class:`WarmCmaEsSampler`, every ``cmaes`` experiment). When the suggestion
+service rebuilds a CMA-ES study (a restarted pod, an evicted cache, a history that does not
+extend the cached one), the CMA state kept in the attributes of the trials it asked is gone:
+Katib's trials carry only assignments and observations. The rebuilt study holds the history
+as trials, and the first optimizer is initialised from it as WS-CMA-ES does (Nomura et al.
+2021, ``cmaes.get_warm_start_mgd``): mean and covariance shape from the best 10% of the
+history. This replaces optuna's own ``source_trials`` because that option forbids ``sigma0``
+(so the ``sigma`` setting silently dropped the history) and asserts on fewer than 10 trials
+(the top 10% is empty: INTERNAL on a short history). Here the top share is at least one trial,
+and ``sigma`` (when set) keeps the step size: only the mean and shape come from the history.
+(That the rebuilt study holds the history as trials, study_cache.py, is what lets CMA answer
+the very first ask: optuna's sampler falls back to random sampling while its study has no
+finished trial, which made every rebuilt study's first suggestions ignore the history.)
+
+**IPOP restarts** (setting ``restart_strategy: ipop``). Katib v0.19.0's ``cmaes`` takes
+``restart_strategy`` (``ipop`` or ``none``; its optuna service pins optuna 3.3.0, whose
+CmaEsSampler restarts with a population ``inc_popsize`` times larger each time the CMA
+optimizer meets a stopping criterion; its goptuna service does the same with factor 2).
+Optuna deprecated that argument in 4.4 and from then on silently ignores it, so passing it
+through would accept the setting and do nothing.
+:class:`IpopCmaEsSampler` restores the behaviour (IPOP-CMA-ES, Auger & Hansen 2005):
 
 - the optimizer of restart ``n`` lives in trial system attributes under the prefix
   ``cma:restart_<n>:`` (restart 0 keeps optuna's own ``cma:``), so each restart has its own
@@ -15,9 +30,10 @@ This subclass restores the behaviour (IPOP-CMA-ES, Auger & Hansen 2005):
   next restart begins with ``popsize * inc_popsize`` and a fresh mean drawn uniformly in the
   (0, 1)-scaled space from a seed fixed per restart (so every call of one generation agrees).
 
-It overrides two private hooks of optuna's sampler (``_attr_prefix`` and ``_init_optimizer``);
-tests/katib/suggestion/test_cmaes_restarts.py runs a real restart so an optuna change that
-breaks them fails the suite instead of silently dropping restarts.
+Both override private hooks of optuna's sampler (``_init_optimizer``, ``_attr_prefix``);
+tests/katib/suggestion/test_cmaes_restarts.py runs a real restart and test_cmaes_rebuild.py a
+real rebuild, so an optuna change that breaks them fails the suite instead of silently dropping
+the behaviour.
 """
 
 from __future__ import annotations
@@ -42,8 +58,61 @@ def default_popsize(dim: int) -> int:
     return 4 + math.floor(3 * math.log(dim))
 
 
-class IpopCmaEsSampler(CmaEsSampler):
-    """optuna's CmaEsSampler plus IPOP restarts; ``restart_seed`` fixes each restart's mean."""
+#: WS-CMA-ES's share of the history that sets the mean (``get_warm_start_mgd``'s gamma).
+_WARM_SHARE = 0.1
+_EPS = 1e-10  # optuna's floor on sigma (cmaes divides by it)
+
+
+def warm_start_mgd(solutions: list[tuple[np.ndarray, float]]
+                   ) -> tuple[np.ndarray, float, np.ndarray]:
+    """WS-CMA-ES's mean, step size and covariance shape from (x in [0, 1]^d, loss) pairs:
+    the best 10%, but at least the best one (cmaes asserts on an empty share)."""
+    import cmaes
+
+    return cmaes.get_warm_start_mgd(solutions, gamma=max(_WARM_SHARE, 1 / len(solutions)))
+
+
+class WarmCmaEsSampler(CmaEsSampler):
+    """optuna's CmaEsSampler whose first optimizer starts from ``warm_trials`` (see module)."""
+
+    def __init__(self, *, warm_trials: list[optuna.trial.FrozenTrial] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._warm_trials = list(warm_trials or ())
+        self._space: dict[str, Any] = {}
+
+    def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                        search_space: dict[str, Any]) -> dict[str, Any]:
+        self._space = search_space  # what _init_optimizer's `trans` was built from
+        return super().sample_relative(study, trial, search_space)
+
+    def _warm_solutions(self, trans: Any, direction: Any) -> list[tuple[np.ndarray, float]]:
+        sign = 1 if direction == optuna.study.StudyDirection.MINIMIZE else -1
+        return [(trans.transform(t.params), sign * float(t.value)) for t in self._warm_trials
+                if t.value is not None
+                and all(t.distributions.get(n) == d for n, d in self._space.items())]
+
+    def _init_optimizer(self, trans: Any, direction: Any) -> Any:
+        solutions = self._warm_solutions(trans, direction)
+        if not solutions:
+            return super()._init_optimizer(trans, direction)
+        import cmaes
+
+        mean, sigma, cov = warm_start_mgd(solutions)
+        return cmaes.CMA(
+            mean=mean,
+            sigma=max(self._sigma0 if self._sigma0 is not None else sigma, _EPS),
+            cov=cov,
+            bounds=trans.bounds,
+            seed=self._cma_rng.rng.randint(1, 2**31 - 2),
+            n_max_resampling=10 * len(trans.bounds),
+            population_size=self._popsize,
+        )
+
+
+class IpopCmaEsSampler(WarmCmaEsSampler):
+    """The warm-started sampler plus IPOP restarts; ``restart_seed`` fixes each restart's
+    mean (restart 0 starts from the history like any ``cmaes`` study)."""
 
     def __init__(self, *, inc_popsize: int = 2, restart_seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -18,7 +18,7 @@ already observed; ``random``/``qmc`` ignore history by definition). ``transfer``
 first; the remaining prior trials are told to the model-based samplers as a prior only while
 the experiment has fewer than ``warm_start_top_k + n_startup_trials`` results of its own,
 after which they are dropped (a lower weight that decays to zero, so a shifted objective
-surface cannot dominate). CMA-ES receives them as ``source_trials`` (WS-CMA-ES).
+surface cannot dominate). CMA-ES also starts its first optimizer from them (WS-CMA-ES).
 """
 
 from __future__ import annotations
@@ -317,5 +317,5 @@ class OptunaAlgorithm(Algorithm):
             dists = distributions(params)
             cache = self._studies.study(exp, cfg, dists, told, prior_obs)
             cache.study.sampler = make_sampler(cfg, index, cache.source_trials)
-            out += cache.ask(params, dists, remaining)
+            out += cache.ask(params, dists, remaining, index)
         return [Assignment(v) for v in out]

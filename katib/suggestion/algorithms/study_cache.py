@@ -7,11 +7,13 @@ from ``request.trials``, so a cache hit and a rebuild give the same answer. The 
 re-created on every call with a seed derived from the ``seed`` setting and the suggestion
 index (:func:`make_sampler`).
 
-CMA-ES is the exception in two ways. It models only the numeric parameters and keeps its
-generation state in the attributes of trials it asked itself, so those must be *told*
-(``StudyCache.pending``), not added. After a rebuild the history (and any prior) is given to
-it as ``source_trials`` (WS-CMA-ES) instead, which is why a restarted server may answer a
-CMA-ES experiment differently from the cache it lost.
+CMA-ES is the exception. It models only the numeric parameters and keeps its generation
+state in the attributes of trials it asked itself, so those must be *told*
+(``StudyCache.pending``), not added, and a rebuild cannot recover that state. A rebuilt CMA-ES
+study therefore holds the priors and history as trials (so the sampler is past its startup
+phase and samples with CMA from the first ask) and keeps them as ``source_trials``, the warm
+start of its first optimizer (``warm_trials`` of cma_restarts.WarmCmaEsSampler). So a
+restarted server answers from the history, though not exactly as the cache it lost would.
 """
 
 from __future__ import annotations
@@ -58,12 +60,13 @@ class StudyCache:
         self.source_trials = source_trials
         self._tell_asked = tell_asked
         self._asked: list[int] = []  # other samplers: trials asked by the previous call
+        self._last: tuple[tuple[int, int, int], list[dict[str, str]]] | None = None
 
     @classmethod
     def rebuild(cls, key: tuple[Any, ...], exp: ExperimentView, cfg: HpoConfig,
                 dists: dict[str, Any], told: list[Record],
                 prior_obs: list[PriorTrial]) -> StudyCache:
-        """A study of the priors (CMA-ES: priors and history as source_trials)."""
+        """A study of the priors (CMA-ES: priors and history, also its warm start)."""
         import optuna
 
         study = optuna.create_study(
@@ -77,18 +80,13 @@ class StudyCache:
         if cfg.sampler != "cmaes":
             study.add_trials([t for t in frozen if t is not None])
             return cls(key, study, tell_asked=False)
-        # CMA-ES skips any source trial whose distributions differ from its numeric space
-        # ("No compatible source_trials").
-        numeric = {n: d for n, d in dists.items()
-                   if not isinstance(d, optuna.distributions.CategoricalDistribution)}
-        history = [_frozen(optuna, numeric, {n: t.params[n] for n in numeric}, t.value)
-                   for t in frozen if t is not None]
-        history += [_frozen(optuna, numeric, {n: params[n] for n in numeric}, v)
-                    for _, params, v in told]
-        source = [t for t in history if t is not None]
-        return cls(key, study, tell_asked=True,
-                   source_trials=(source if cfg.sigma is None and numeric else None) or None,
-                   told=[t.name for t, _, _ in told])  # already in source_trials
+        # Added, the history counts towards optuna's n_startup_trials and its search space;
+        # with no cma: attributes these trials never enter a generation of the optimizer.
+        frozen += [_frozen(optuna, dists, params, v) for _, params, v in told]
+        source = [t for t in frozen if t is not None]
+        study.add_trials(source)
+        return cls(key, study, tell_asked=True, source_trials=source or None,
+                   told=[t.name for t, _, _ in told])  # already in the study
 
     def continues(self, key: tuple[Any, ...], names: list[str]) -> bool:
         """Whether a history of trial `names` under `key` extends what this study was told."""
@@ -111,13 +109,19 @@ class StudyCache:
         self.study.add_trials([t for t in add if t is not None])
         self.told.extend(view.name for view, _, _ in new)
 
-    def ask(self, params: tuple[Parameter, ...], dists: dict[str, Any],
-            count: int) -> list[dict[str, str]]:
-        """`count` new points. A previous call's asked trials are closed first (FAIL, which
-        every sampler ignores): GPSampler models RUNNING trials, so left open they would
-        make a repeated request get a different answer than the first time."""
+    def ask(self, params: tuple[Parameter, ...], dists: dict[str, Any], count: int,
+            index: int) -> list[dict[str, str]]:
+        """`count` new points from suggestion `index`. A previous call's asked trials are
+        closed first (FAIL, which every sampler ignores): GPSampler models RUNNING trials, so
+        left open they would make a repeated request get a different answer than the first
+        time. CMA-ES's stay open (they are told when they finish), and optuna seeds each CMA
+        sample with the trial's number, so a repeated request (the same history, index and
+        count: a retry) gets the previous call's points back instead of new ones."""
         from optuna.trial import TrialState
 
+        request = (len(self.told), index, count)
+        if self._tell_asked and self._last is not None and self._last[0] == request:
+            return [dict(v) for v in self._last[1]]
         for number in self._asked:
             self.study.tell(number, state=TrialState.FAIL)
         self._asked = []
@@ -130,6 +134,8 @@ class StudyCache:
             else:
                 self._asked.append(trial.number)
             out.append(values)
+        if self._tell_asked:
+            self._last = (request, [dict(v) for v in out])
         return out
 
 
@@ -241,21 +247,15 @@ def make_sampler(cfg: HpoConfig, index: int, source: list[Any] | None) -> Any:
         return optuna.samplers.GPSampler(
             seed=seed, n_startup_trials=cfg.n_startup_trials, warn_independent_sampling=False
         )
-    with warnings.catch_warnings():  # source_trials is "experimental" in optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # optuna 5 marks sigma0 deprecated
-        if cfg.restart_strategy == "ipop":  # optuna >= 4.4 ignores its own restart_strategy
-            from .cma_restarts import IpopCmaEsSampler
+    from .cma_restarts import IpopCmaEsSampler, WarmCmaEsSampler
 
-            return IpopCmaEsSampler(inc_popsize=cfg.inc_popsize, restart_seed=cfg.seed,
-                                    seed=seed, sigma0=cfg.sigma, source_trials=source,
-                                    warn_independent_sampling=False)
-        return optuna.samplers.CmaEsSampler(
-            seed=seed,
-            sigma0=cfg.sigma,
-            source_trials=source,
-            warn_independent_sampling=False,
-        )
+    cma = IpopCmaEsSampler if cfg.restart_strategy == "ipop" else WarmCmaEsSampler
+    ipop = ({"inc_popsize": cfg.inc_popsize, "restart_seed": cfg.seed}
+            if cfg.restart_strategy == "ipop" else {})  # optuna >= 4.4 ignores its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # optuna 5 marks sigma0 deprecated
+        return cma(seed=seed, sigma0=cfg.sigma, warm_trials=source,
+                   warn_independent_sampling=False, **ipop)
 
 
 def distributions(params: tuple[Parameter, ...]) -> dict[str, Any]:

@@ -48,14 +48,12 @@ class TestMultivariateTpe(AlgorithmContract):
 
 
 class TestCmaes(AlgorithmContract):
-    """A rebuilt CMA-ES study (a fresh instance, a restart) answers its first request from
-    the independent sampler: optuna's CmaEsSampler counts n_startup_trials (1) over the study's
-    own trials, and the history is in source_trials, which it reads only once one of its own
-    trials has finished. So the first reply does not depend on the history."""
+    """A rebuilt CMA-ES study (a fresh instance, a restart) holds the history as trials and
+    starts its optimizer from it (cma_restarts.WarmCmaEsSampler), so its first reply depends
+    on the history (test_cmaes_rebuild.py: it lies around the history's best)."""
 
     algorithm = "cmaes"
     settings: ClassVar[dict[str, str]] = {"seed": "2"}
-    history_matters = False
 
 
 class TestBayesianOptimization(AlgorithmContract):
