@@ -10,14 +10,15 @@
    all interleaved call by call with the same variant called in process (the difference of
    the p50s is the serving overhead; each served call includes building the request and
    decoding the answer): `json` (v2 JSON over HTTP keep-alive, the default server: the
-   headline), `json_timing` (the same with KServe's timing middleware kept, as the server ran
-   before), `binary` (the v2 binary tensor extension), `grpc` (v2 gRPC, raw tensors).
+   headline), `json_kserve` (the same request to KServe as it ships: its FastAPI infer
+   route and its timing middleware), `binary` (the v2 binary tensor extension), `grpc` (v2
+   gRPC, raw tensors).
 
     python benchmarks/compress.py [--model DIR] [--source builtin:digits] [--prune-epochs 15]
     python benchmarks/compress.py --serve-only [--model DIR]   # step 3 only (fp32 + int8)
 
 Last line: RESULT {"ort_speedup_b1", "int8_size_ratio", "int8_acc_drop", "pruned_mac_ratio",
-"pruned_acc_drop", "serve_overhead_ms_p50", "serve_overhead_ms_p50_{json_timing,binary,grpc}",
+"pruned_acc_drop", "serve_overhead_ms_p50", "serve_overhead_ms_p50_{json_kserve,binary,grpc}",
 ...} (`--serve-only`: the serving keys).
 """
 
@@ -69,9 +70,9 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300.0) -> No
     raise TimeoutError("serve did not become ready")
 
 
-#: Served path -> (server, how the request travels). Server "timing" keeps KServe's timing
-#: middleware (what `python -m serving` ran before it was dropped); "lean" is the default.
-SERVE_MODES = {"json_timing": ("timing", "json"), "json": ("lean", "json"),
+#: Served path -> (server, how the request travels). Server "kserve" is KServe as it ships
+#: (its FastAPI infer route and its timing middleware); "lean" is `python -m serving`'s default.
+SERVE_MODES = {"json_kserve": ("kserve", "json"), "json": ("lean", "json"),
                "binary": ("lean", "binary"), "grpc": ("lean", "grpc")}
 INFER = "/v2/models/nac/infer"
 
@@ -145,10 +146,11 @@ def serve_overhead(model_dir: Path, variant: str, x: np.ndarray, iters: int) -> 
     from nac.data.format import Normalization
 
     grpc_port = _free_port()
-    servers = {"timing": _server(model_dir, variant, "--timing-middleware"),
+    servers = {"kserve": _server(model_dir, variant, "--timing-middleware",
+                              "--kserve-infer-route"),
                "lean": _server(model_dir, variant, "--grpc-port", str(grpc_port))}
     try:
-        clients = {"timing": _Client(servers["timing"][1], None),
+        clients = {"kserve": _Client(servers["kserve"][1], None),
                    "lean": _Client(servers["lean"][1], grpc_port)}
         meta = read_meta(model_dir)
         norm = Normalization.from_json(meta.normalization) if meta.normalization else None

@@ -107,8 +107,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--source", help="data URI (default builtin:digits)")
     r.add_argument("--label-column", help="CSV label column (default label)")
     r.add_argument("--image-shape", help="CxHxW of flat CSV/NPZ rows, e.g. 1x8x8")
-    r.add_argument("--output-dir", help=f"where the final Model artifact is copied (default: "
-                   f"{LOCAL_MODEL}; with --parent-model {LOCAL_FINETUNED})")
+    r.add_argument("--output-dir",
+                   help=f"where the final Model artifact is copied, compressed when the run "
+                        f"compresses (default: {LOCAL_MODEL}; with --parent-model "
+                        f"{LOCAL_FINETUNED})")
     r.add_argument("--parent-model", metavar="DIR",
                    help="fine-tune from this Model directory of an earlier run (e.g. "
                         f"{LOCAL_MODEL}): runs the fine-tuning variant of the pipeline")

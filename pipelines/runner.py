@@ -238,7 +238,8 @@ def _local_run_state() -> Iterator[None]:
 def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] = "local_outputs",
               output_dir: str | os.PathLike[str] = "local_outputs/model",
               parent_model: str | os.PathLike[str] | None = None) -> LocalRun:
-    """Run the whole pipeline with kfp.local and copy its Model to `output_dir`.
+    """Run the whole pipeline with kfp.local and copy its Model to `output_dir`: the compress
+    step's Model (every variant, the selected one served by default) when it ran, else train's.
 
     `parent_model` (a Model directory of an earlier run) runs the fine-tuning variant
     (`build_pipeline(finetune=True)`): train starts from that Model (`finetune_mode` in
@@ -292,6 +293,9 @@ def run_local(params: dict[str, Any], *, pipeline_root: str | os.PathLike[str] =
         raise PipelineRunError(f"the pipeline did not complete (steps without output: "
                                f"{', '.join(failed) or 'unknown'}); see the step log above")
     metrics = json.loads(evaluate_metrics.read_text(encoding="utf-8"))
+    compressed = run_dir / "compress" / "compressed_model"  # compress=true: what deploy serves
+    if (compressed / "compression.json").is_file():
+        model_src = compressed
     model_dir = _copy_model(model_src, Path(output_dir).absolute())
     test_error = float(task.output) if task.output is not None else 1.0 - metrics["accuracy"]
     return LocalRun(run_dir=run_dir, listing=artifact_listing(run_dir), metrics=metrics,

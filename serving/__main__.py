@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timing-middleware", action="store_true",
                     help="keep KServe's per-request timing middleware without --request-log "
                          "(it only feeds the trace log; dropped by default)")
+    ap.add_argument("--kserve-infer-route", action="store_true",
+                    help="answer POST /v2/models/{name}/infer with KServe's own FastAPI route "
+                         "instead of serving/infer_route.py's lean one (same protocol, about "
+                         "0.8 ms more per request at batch 1)")
     return ap
 
 
@@ -95,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
                          enable_latency_logging=args.request_log)
     from kserve.model_server import app
 
+    from serving.infer_route import install_infer_route
     from serving.model import install_error_shape
 
     if not args.request_log:
         quiet_per_request_logs(app, drop_timing=not args.timing_middleware)
     install_error_shape(app)
+    if not args.kserve_infer_route:
+        install_infer_route(app, server.dataplane)
     server.start([model])
     return exit_codes.OK
 

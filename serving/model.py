@@ -71,12 +71,11 @@ def install_error_shape(app: Any) -> None:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
+    from serving.infer_route import validation_message
+
     async def handler(_request: Any, exc: RequestValidationError) -> JSONResponse:
-        first = (exc.errors() or [{}])[0]
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return JSONResponse(status_code=400, content={
-            "error": f"{where}: {first.get('msg', 'invalid request')}; send a v2 inference "
-                     'request {"inputs": [{"name", "shape", "datatype", "data"}]}'})
+        return JSONResponse(status_code=400,
+                            content={"error": validation_message(list(exc.errors()))})
 
     app.add_exception_handler(RequestValidationError, handler)
 
@@ -154,9 +153,12 @@ class NACModel(Model):
         # parameters.binary_data_output; gRPC: raw_input_contents in, raw_output_contents out).
         binary = bool(payload.use_binary_outputs)
         p_out = InferOutput(name="probabilities", shape=list(probs.shape), datatype="FP32")
-        p_out.set_data_from_numpy(probs.astype(np.float32), binary_data=binary)
         c_out = InferOutput(name="class_index", shape=list(top.shape), datatype="INT64")
-        c_out.set_data_from_numpy(top, binary_data=binary)
+        if binary or payload.from_grpc:
+            p_out.set_data_from_numpy(probs, binary_data=binary)
+            c_out.set_data_from_numpy(top, binary_data=binary)
+        else:  # REST JSON: InferResponse.to_rest turns numpy data into lists, once
+            p_out.data, c_out.data = probs, top
         return InferResponse(model_name=self.name, infer_outputs=[p_out, c_out],
                              response_id=payload.id or f"{self._id_prefix}-{next(self._counter)}",
                              parameters={"variant": self.variant}, use_binary_outputs=binary,

@@ -63,6 +63,12 @@ def test_compress_and_deploy_steps_in_a_local_run(tmp_path):
     assert meta["selected"] == doc["selected"]
     assert meta["int8_size_bytes"] == doc["variants"]["int8"]["size_bytes"]
     assert f"| {doc['selected']} |" in (run_dir / "compress" / "report").read_text()
+    # --output-dir gets the compressed Model (what deploy serves), not the trained one
+    copied = tmp_path / "model"
+    assert (copied / "compression.json").read_text() == (compressed / "compression.json"
+                                                         ).read_text()
+    assert sorted(p.name for p in (copied / "onnx").iterdir()) == sorted(
+        p.name for p in (compressed / "onnx").iterdir())
 
     # deploy ran on the compressed Model and, with no cluster that could pull a local path,
     # wrote the InferenceService it would apply and applied nothing.
