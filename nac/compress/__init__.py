@@ -58,6 +58,7 @@ class CompressConfig:
     int8_reduce_range: bool = True
     prune_target_mac_ratio: float = 0.55
     prune_epochs: int = 15
+    prune_steps: int = 3  # cuts, each followed by prune_epochs / prune_steps epochs (prune.py)
     threads: int = 1
     latency_iters: int = 200
 
@@ -72,7 +73,7 @@ class CompressConfig:
         unknown = [v for v in self.variants if v not in VARIANTS[1:]]
         if unknown:
             raise ValueError(f"variants: {unknown} unknown; choose from {list(VARIANTS[1:])}")
-        for name in ("calibration_rows", "threads", "latency_iters"):
+        for name in ("calibration_rows", "threads", "latency_iters", "prune_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {v!r}")
@@ -142,11 +143,12 @@ def compress_model(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike
         if "pruned" in config.variants:
             pr = prune_and_finetune(model, train_ds, None,
                                     target_mac_ratio=config.prune_target_mac_ratio,
-                                    epochs=config.prune_epochs)
+                                    epochs=config.prune_epochs, steps=config.prune_steps)
             built["pruned"] = export_onnx(pr.model, shape, onnx_dir / "pruned.onnx")
             extra["pruned"] = {"macs": pr.macs_after, "parameters": pr.params_after,
                                "mac_ratio": pr.mac_ratio, "channel_ratio": pr.channel_ratio,
-                               "finetune_epochs": pr.finetune_epochs}
+                               "finetune_epochs": pr.finetune_epochs,
+                               "prune_steps": config.prune_steps}
         check = parity(model, ort_session(fp32, threads=config.threads), x_eval)
         parity_ok = check["max_abs_logit_diff"] <= PARITY_TOLERANCE and \
             check["argmax_agreement"] == 1.0

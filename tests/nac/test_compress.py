@@ -60,6 +60,31 @@ def test_pruning_cuts_macs_keeps_outputs_shape_and_prepared_copy_is_exact(traine
     assert result.model(x).shape == (8, 3)
     with pytest.raises(ValueError, match="target_mac_ratio"):
         prune_and_finetune(model, ds, None, target_mac_ratio=1.5)
+    with pytest.raises(ValueError, match="prune steps"):
+        prune_and_finetune(model, ds, None, steps=0)
+
+
+def test_iterative_pruning_spreads_the_fine_tune_over_its_cuts(trained, monkeypatch):
+    """Each cut ranks the channels of the network the previous fine-tune left; the epochs are
+    spread over the cuts (5 over 3: 1, 2, 2) and every cut moves towards the target."""
+    import nac.compress.prune as prune_module
+
+    model_dir, ds = trained
+    model, _ = load_model(model_dir)
+    seen: list[tuple[int, int]] = []  # (epochs of this fine-tune, MACs of the net it gets)
+    real_train = prune_module.train
+
+    def recording_train(spec, train_ds, val_ds, config, *, init):
+        net = init(None)
+        seen.append((config.epochs, count_macs(net, (1, 8, 8))[0]))
+        return real_train(spec, train_ds, val_ds, config, init=lambda _b: net)
+
+    monkeypatch.setattr(prune_module, "train", recording_train)
+    result = prune_and_finetune(model, ds, None, target_mac_ratio=0.5, epochs=5, steps=3)
+    assert [e for e, _ in seen] == [1, 2, 2]
+    macs = [m for _, m in seen]
+    assert macs == sorted(macs, reverse=True) and len(set(macs)) == 3
+    assert macs[0] < result.macs_before and result.mac_ratio <= 0.5
 
 
 @pytest.mark.slow
