@@ -19,7 +19,8 @@ extension, and its exception handlers, so an error is answered as KServe answers
 What differs from KServe's route, on purpose:
 - a binary request whose JSON header or byte sizes do not fit its tensors is a 400 that names
   the field (KServe's `from_bytes` lets a KeyError or a reshape ValueError through: a 500);
-- a binary response carries `Content-Type: application/octet-stream` (KServe sends none);
+- a binary response carries `Content-Type: application/octet-stream`, and a binary-mode
+  CloudEvent answer the `application/json` KServe sets for it (KServe's route sends none);
 - a JSON response leaves out optional fields whose value is null (KServe writes `null`).
 
 `python -m serving --kserve-infer-route` keeps KServe's own route instead.
@@ -178,15 +179,16 @@ class InferRoute:
         response, encode_headers = dataplane.encode(
             model_name=model_name, response=response, headers=headers, req_attributes={})
         response_headers = {**response_headers, **encode_headers}
-        for key in ("content-length", "content-type"):
-            response_headers.pop(key, None)
+        response_headers.pop("content-length", None)
+        # a CloudEvent answer's type (KServe's route sets it, then drops it and sends none)
+        media = response_headers.pop("content-type", None)
         if isinstance(response, bytes):
             return Response(response, headers=response_headers,
-                            media_type="application/octet-stream")
+                            media_type=media or "application/octet-stream")
         # orjson on the dict KServe's InferResponse.to_rest built: the same JSON KServe's
         # route sends, less its null-valued optional fields (tests/serving/test_infer_route.py)
         return Response(orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY),
-                        headers=response_headers, media_type="application/json")
+                        headers=response_headers, media_type=media or "application/json")
 
 
 def _model_name(scope: dict) -> str | None:

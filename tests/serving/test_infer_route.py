@@ -117,6 +117,28 @@ def test_binary_bodies_that_do_not_fit_are_400s_naming_the_field(both, model_dir
     assert status == 400 and "inputs" in doc["error"], doc
 
 
+@pytest.mark.slow
+def test_binary_cloudevent_request_gets_a_cloudevent_answer_from_both(both, model_dir):
+    """ce-* headers (CloudEvents binary mode): KServe's DataPlane.encode wraps the answer
+    (kserve/protocol/dataplane.py encode -> create_response_cloudevent) on both paths; the
+    lean one keeps the application/json type KServe sets for it."""
+    lean, stock = both
+    body = json.dumps({**_infer_body(model_dir[1].x[:1]), "id": "ce-1"})
+    headers = {"Content-Type": "application/json", "ce-specversion": "1.0",
+               "ce-source": "test", "ce-type": "infer", "ce-id": "42"}
+    answers = []
+    for port in (lean, stock):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v2/models/nac/infer", body, headers)
+        resp = conn.getresponse()
+        answers.append((resp.status, resp.getheader("ce-specversion"),
+                        resp.getheader("Content-Type"), json.loads(resp.read())))
+    (status, version, kind, doc), stock_answer = answers
+    assert status == stock_answer[0] == 200 and version == stock_answer[1] == "1.0"
+    assert kind == "application/json"
+    assert _without_nulls(doc) == _without_nulls(stock_answer[3])
+
+
 def test_only_the_unversioned_infer_path_is_taken():
     def scope(method: str, path: str) -> dict:
         return {"type": "http", "method": method, "path": path}
