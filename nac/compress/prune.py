@@ -106,19 +106,19 @@ def _prune(model: NACNet, ratio: float, input_shape: tuple[int, int, int]) -> NA
     return model
 
 
-def _prune_to(model: NACNet, mac_ratio: float, shape: tuple[int, int, int], *,
-              margin: float = 0.02) -> tuple[NACNet, float]:
-    """`model` pruned to about `mac_ratio` of its own MACs; (pruned copy, channel ratio).
+def _prune_to(model: NACNet, macs: int, mac_ratio: float, shape: tuple[int, int, int], *,
+              margin: float = 0.02) -> tuple[NACNet, int]:
+    """`model` (of `macs` MACs) pruned to about `mac_ratio` of them; (pruned copy, its MACs).
     A miss is corrected once, aiming `margin` (channel ratio) below the target."""
-    macs0, _ = count_macs(model, shape)
     ratio = min(0.9, 1.0 - math.sqrt(mac_ratio))
     pruned = _prune(model, ratio, shape)
     macs1, _ = count_macs(pruned, shape)
-    if macs1 / macs0 > mac_ratio:  # one correction from the measured exponent
-        exponent = math.log(macs1 / macs0) / math.log(1.0 - ratio)
+    if macs1 / macs > mac_ratio:  # one correction from the measured exponent
+        exponent = math.log(macs1 / macs) / math.log(1.0 - ratio)
         ratio = min(0.9, 1.0 - mac_ratio ** (1.0 / max(exponent, 1.0)) + margin)
         pruned = _prune(model, ratio, shape)
-    return pruned, ratio
+        macs1, _ = count_macs(pruned, shape)
+    return pruned, macs1
 
 
 def prune_and_finetune(model: NACNet, train_ds: Any, val_ds: Any | None, *,
@@ -144,11 +144,11 @@ def prune_and_finetune(model: NACNet, train_ds: Any, val_ds: Any | None, *,
     macs0, params0 = count_macs(base, shape)
     recipe = config or TrainConfig(epochs=epochs, lr=0.02, schedule="cosine", batch_size=64,
                                    seed=0)
-    pruned, ratio, done = base, 0.0, 0
+    pruned, macs1, done = base, macs0, 0
     for k in range(1, steps + 1):
-        want = target_mac_ratio ** (k / steps) * macs0 / count_macs(pruned, shape)[0]
+        want = target_mac_ratio ** (k / steps) * macs0 / macs1
         # only the last cut aims below the target: margins on every cut would compound
-        pruned, ratio = _prune_to(pruned, min(want, 0.999), shape,
+        pruned, macs1 = _prune_to(pruned, macs1, min(want, 0.999), shape,
                                   margin=0.02 if k == steps else 0.0)
         step_epochs = epochs * k // steps - done  # the epochs spread, the remainder last
         done += step_epochs

@@ -217,5 +217,4 @@ def trial_collector(experiment: Experiment, trial_dir: Path) -> MetricsCollector
     return MetricsCollector(*args)
 
 
-__all__ = ["FileMetricsCollector", "ZERO_TIME", "json_time_key", "localize_paths",
-           "rfc3339_key", "trial_collector"]
+__all__ = ["FileMetricsCollector", "json_time_key", "localize_paths", "trial_collector"]

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from katib.backends.local.collector import ZERO_TIME, rfc3339_key
 from katib.backends.local.file_collector import (
-    ZERO_TIME,
     FileMetricsCollector,
     json_time_key,
     localize_paths,
-    rfc3339_key,
 )
 from katib.backends.local.tfevent_collector import TfEventCollector, should_consider
 from katib.validation import ExperimentError, parse_experiment
